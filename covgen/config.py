@@ -1,0 +1,86 @@
+"""One settings model, layered: defaults < ``[tool.covgen]`` in pyproject.toml < ``COVGEN_*`` < flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from covgen.errors import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+ReportFormat = Literal["lcov", "cobertura", "jacoco", "coveragepy"]
+
+
+class Settings(BaseModel):
+    """Everything a covgen command can be told; each field is also a ``[tool.covgen]`` key."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Report format; sniffed from content when unset.
+    format: ReportFormat | None = None
+    #: Glob patterns on repo-relative paths: only matching files are searched for gaps.
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    max_gaps: int | None = Field(default=None, ge=1)
+    min_lines: int = Field(default=1, ge=0)
+    #: Where JaCoCo's ``package/File.java`` is looked for, relative to the root.
+    source_roots: tuple[str, ...] = ("src/main/java", "src")
+
+    @field_validator("include", "exclude", "source_roots", mode="before")
+    @classmethod
+    def _split_lists(cls, value: Any) -> Any:
+        # Env vars and flags spell lists as comma-separated text.
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+
+_ENV_PREFIX = "COVGEN_"
+
+
+def load_settings(root: Path, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings for a project at `root`; a bad value names its key and where it came from."""
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        for key, value in _read_table(pyproject).items():
+            name = key.replace("-", "_")
+            if name not in Settings.model_fields:
+                raise ConfigError(f"{pyproject}: [tool.covgen] has unknown key {key!r}", slug="unknown-key")
+            values[name] = value
+            origin[name] = f"{pyproject} [tool.covgen] {key}"
+    environment = os.environ if env is None else env
+    for name in Settings.model_fields:
+        variable = _ENV_PREFIX + name.upper()
+        if variable in environment:
+            values[name] = environment[variable]
+            origin[name] = f"environment variable {variable}"
+    for name, value in (flags or {}).items():
+        if value is not None and value != ():
+            values[name] = value
+            origin[name] = f"--{name.replace('_', '-')}"
+    try:
+        return Settings(**values)
+    except ValidationError as err:
+        problem = err.errors()[0]
+        key = str(problem["loc"][0]) if problem["loc"] else "?"
+        raise ConfigError(f"{origin.get(key, key)}: {problem['msg']}", slug="bad-value") from err
+
+
+def _read_table(pyproject: Path) -> dict[str, Any]:
+    try:
+        with pyproject.open("rb") as stream:
+            document = tomllib.load(stream)
+    except (tomllib.TOMLDecodeError, OSError) as err:
+        raise ConfigError(f"{pyproject}: cannot read ({err})", slug="bad-toml") from err
+    table = document.get("tool", {}).get("covgen", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{pyproject}: [tool.covgen] must be a table", slug="bad-value")
+    return table

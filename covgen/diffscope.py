@@ -15,7 +15,7 @@ def changed_lines(root: Path, ref: str) -> dict[str, set[int]]:
 
     The working tree counts (a developer runs this before committing), and so do untracked files.
     """
-    from unidiff import PatchSet
+    from unidiff.patch import PatchSet
 
     top = Path(_git(root, "rev-parse", "--show-toplevel").strip())
     base = _git(root, "merge-base", ref, "HEAD").strip()

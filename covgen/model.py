@@ -109,7 +109,10 @@ class CodeUnit:
     modifiers: tuple[str, ...] = ()
     #: Erased simple parameter types (Java), used to match JaCoCo descriptors.
     parameter_types: tuple[str, ...] = ()
-    #: Line spans of units nested inside this one; their lines are theirs, not this unit's.
+    #: First line a call executes. Python's ``def`` and decorator lines run at import time, so a
+    #: test calling the function cannot cover them; coverage.py's regions start here too.
+    body_start_line: int = 0
+    #: Body spans of units nested inside this one; their lines are theirs, not this unit's.
     nested_spans: tuple[tuple[int, int], ...] = ()
     is_public: bool = True
     package: str | None = None
@@ -117,7 +120,7 @@ class CodeUnit:
 
     def owns(self, line: int) -> bool:
         """Say whether `line` belongs to this unit rather than to a unit nested in it."""
-        if not self.start_line <= line <= self.end_line:
+        if not max(self.start_line, self.body_start_line) <= line <= self.end_line:
             return False
         return not any(start <= line <= end for start, end in self.nested_spans)
 

@@ -29,7 +29,8 @@ class CoveragePyJsonReader:
         if not isinstance(document, dict) or not isinstance(document.get("files"), dict):
             raise ReportError(f"{path}: not a coverage.py JSON report (no 'files' object)", slug="unknown-format")
         builder = ReportBuilder(self.name)
-        meta = document.get("meta") if isinstance(document.get("meta"), dict) else {}
+        meta = document.get("meta")
+        meta = meta if isinstance(meta, dict) else {}
         if int(meta.get("format", 1)) < 3:
             builder.warn(f"{path}: coverage.py JSON format < 3 has no function regions; upgrade coverage to 7.6+")
         try:
@@ -51,8 +52,8 @@ class CoveragePyJsonReader:
                 counts = per_line.setdefault(int(source), [0, 0])
                 counts[0] += taken
                 counts[1] += 1
-        for line, (covered, total) in per_line.items():
-            file.add_branch(line, covered, total)
+        for line, (taken_count, total) in per_line.items():
+            file.add_branch(line, taken_count, total)
         for qualname, region in (entry.get("functions") or {}).items():
             if not qualname:
                 continue  # "" collects the lines outside every function

@@ -25,6 +25,9 @@ class LcovReader:
 
     def read(self, path: Path, resolver: PathResolver) -> CoverageReport:
         builder = ReportBuilder(self.name)
+        # Branch outcomes are keyed per file, not per record: the same SF in several records
+        # (one per test name) is one file whose outcomes are unions of theirs.
+        outcomes: dict[str, dict[tuple[int, str, str], int]] = {}
         record: _Record | None = None
         number = 0
         try:
@@ -40,7 +43,8 @@ class LcovReader:
                     elif line.startswith("SF:"):
                         if record is not None:
                             raise _bad(path, number, "SF inside a record (missing end_of_record)")
-                        record = _Record(builder.file(resolver.resolve(line[3:])))
+                        resolved = resolver.resolve(line[3:])
+                        record = _Record(builder.file(resolved), outcomes.setdefault(resolved.path, {}))
                     elif line == "end_of_record":
                         if record is None:
                             raise _bad(path, number, "end_of_record without SF")
@@ -64,6 +68,14 @@ class LcovReader:
             raise ReportError(f"{path}: not text ({err})", slug="malformed") from err
         if record is not None:
             raise ReportError(f"{path}: ends inside a record (no end_of_record): truncated?", slug="malformed")
+        for file_path, branches in outcomes.items():
+            per_line: dict[int, list[int]] = {}
+            for (line_number, _block, _branch), taken in branches.items():
+                counts = per_line.setdefault(line_number, [0, 0])
+                counts[0] += taken > 0
+                counts[1] += 1
+            for line_number, (covered, total) in per_line.items():
+                builder.files[file_path].add_branch(line_number, covered, total)
         return builder.build()
 
 
@@ -72,14 +84,14 @@ class _Record:
 
     __slots__ = ("file", "functions", "function_hits", "indexed", "branches")
 
-    def __init__(self, file: FileAccumulator) -> None:
+    def __init__(self, file: FileAccumulator, branches: dict[tuple[int, str, str], int]) -> None:
         self.file = file
         self.functions: dict[str, tuple[int, int | None]] = {}
         self.function_hits: dict[str, int] = {}
         #: lcov ≥ 2.2: FNL index → (start, end); FNA aliases name it.
         self.indexed: dict[str, tuple[int, int | None]] = {}
-        #: (line, block, branch) → taken; ``-`` (never evaluated) counts as 0.
-        self.branches: dict[tuple[int, str, str], int] = {}
+        #: (line, block, branch) → taken, shared by every record of the file; ``-`` counts as 0.
+        self.branches = branches
 
     def take(self, tag: str, value: str) -> bool:
         if tag == "BRDA":
@@ -109,13 +121,6 @@ class _Record:
         return True
 
     def finish(self) -> None:
-        per_line: dict[int, list[int]] = {}
-        for (line, _block, _branch), taken in self.branches.items():
-            counts = per_line.setdefault(line, [0, 0])
-            counts[0] += taken > 0
-            counts[1] += 1
-        for line, (covered, total) in per_line.items():
-            self.file.add_branch(line, covered, total)
         for name, (start, end) in self.functions.items():
             self.file.methods.append(
                 ReportMethod(name=name, start_line=start or None, end_line=end, hits=self.function_hits.get(name))

@@ -222,10 +222,10 @@ class _JavalangReader:
 
     def _parameter_type(self, parameter: Any) -> str:
         kind = parameter.type
-        name = kind.name
+        # ``java.util.Map`` parses as a chain of sub_types; the last link is the simple name.
         while getattr(kind, "sub_type", None) is not None:
             kind = kind.sub_type
-            name = kind.name
+        name = str(kind.name)
         dimensions = len(parameter.type.dimensions or ()) + (1 if parameter.varargs else 0)
         return name + "[]" * dimensions
 
@@ -387,4 +387,6 @@ class _TreeSitterReader:
         return tuple(types)
 
     def _text(self, node: Any) -> str:
-        return "" if node is None else self.data[node.start_byte : node.end_byte].decode("utf-8", "replace")
+        if node is None:
+            return ""
+        return self.data[node.start_byte : node.end_byte].decode("utf-8", "replace")

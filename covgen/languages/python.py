@@ -70,11 +70,12 @@ class _UnitCollector(cst.CSTVisitor):
                 kind=_kind(node, in_class),
                 start_line=span[0],
                 end_line=span[1],
+                body_start_line=self._body_span(node)[0],
                 signature=self._signature(node),
                 docstring=node.get_docstring(),
                 class_name=enclosing.name.value if isinstance(enclosing, cst.ClassDef) else None,
                 constructor=self._constructor(enclosing) if isinstance(enclosing, cst.ClassDef) else None,
-                nested_spans=tuple(self._span(inner) for inner in _nested_definitions(node.body)),
+                nested_spans=tuple(self._body_span(inner) for inner in _nested_definitions(node.body)),
                 is_public=not any(_is_private(part) for part in qualname.split(".")),
                 imports=self.imports,
             )
@@ -90,6 +91,15 @@ class _UnitCollector(cst.CSTVisitor):
         if node.decorators:
             start = self.get_metadata(PositionProvider, node.decorators[0]).start.line
         return start, position.end.line
+
+    def _body_span(self, node: cst.FunctionDef | cst.ClassDef) -> tuple[int, int]:
+        """Lines from the first statement after the docstring to the end (a nested ``def`` line runs with its parent)."""
+        body = node.body
+        statements = list(body.body) if isinstance(body, cst.IndentedBlock) else []
+        if isinstance(node, cst.FunctionDef) and statements and node.get_docstring() is not None and len(statements) > 1:
+            statements = statements[1:]
+        first = statements[0] if statements else body
+        return self.get_metadata(PositionProvider, first).start.line, self.get_metadata(PositionProvider, node).end.line
 
     def _signature(self, node: cst.FunctionDef) -> str:
         header = node.with_changes(body=cst.SimpleStatementSuite(body=[cst.Expr(cst.Ellipsis())]), leading_lines=[])

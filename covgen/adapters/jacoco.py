@@ -15,6 +15,10 @@ from covgen.model import CoverageReport, ReportMethod
 
 __all__ = ["JacocoReader", "descriptor_parameter_types"]
 
+_LINE_NUMBERS = etree.XPath("line/@nr", smart_strings=False)
+_LINE_COVERED = etree.XPath("line/@ci", smart_strings=False)
+_LINE_MB = etree.XPath("line/@mb", smart_strings=False)
+_LINE_CB = etree.XPath("line/@cb", smart_strings=False)
 _NESTED = re.compile(r"\$(?=[A-Za-z_])")
 _PRIMITIVES = {
     "Z": "boolean", "B": "byte", "C": "char", "S": "short",
@@ -44,15 +48,18 @@ class JacocoReader:
                     resolved = resolver.resolve_java(package, element.get("name", ""))
                     file = builder.file(resolved)
                     file.methods.extend(pending.pop(_key(package, element.get("name", "")), ()))
-                    for line in element:
-                        if line.tag != "line":
-                            continue
-                        number = int(line.get("nr", ""))
-                        # JaCoCo counts a line covered when any of its instructions ran.
-                        file.add_line(number, 1 if int(line.get("ci", "0")) > 0 else 0)
-                        missed_branches, covered_branches = int(line.get("mb", "0")), int(line.get("cb", "0"))
-                        if missed_branches + covered_branches:
-                            file.add_branch(number, covered_branches, missed_branches + covered_branches)
+                    # JaCoCo counts a line covered when any of its instructions ran.
+                    # One C-level XPath per attribute; JaCoCo's DTD makes all five required.
+                    numbers, covered = _LINE_NUMBERS(element), _LINE_COVERED(element)
+                    missed_branches, covered_branches = _LINE_MB(element), _LINE_CB(element)
+                    if not len(numbers) == len(covered) == len(missed_branches) == len(covered_branches):
+                        raise ValueError(f"<sourcefile name={element.get('name')!r}> has a <line> without nr, ci, mb or cb")
+                    hits = file.hits
+                    for number_text, covered_text, mb_text, cb_text in zip(numbers, covered, missed_branches, covered_branches):
+                        number = int(number_text)
+                        hits[number] = hits.get(number, 0) + (covered_text != "0")
+                        if mb_text != "0" or cb_text != "0":
+                            file.add_branch(number, int(cb_text), int(mb_text) + int(cb_text))
                     drop_finished(element)
                 elif tag == "package":
                     drop_finished(element)

@@ -26,30 +26,46 @@ class LcovReader:
     def read(self, path: Path, resolver: PathResolver) -> CoverageReport:
         builder = ReportBuilder(self.name)
         # Branch outcomes are keyed per file, not per record: the same SF in several records
-        # (one per test name) is one file whose outcomes are unions of theirs.
+        # (one per test name) is one file whose outcomes are the union of theirs.
         outcomes: dict[str, dict[tuple[int, str, str], int]] = {}
         record: _Record | None = None
+        hits: dict[int, int] | None = None
+        branches: dict[tuple[int, str, str], int] | None = None
         number = 0
         try:
             with path.open(encoding="utf-8", errors="surrogateescape", newline=None) as stream:
                 for number, raw in enumerate(stream, start=1):
-                    line = raw.rstrip("\r\n")
-                    # DA is nearly every line of a real tracefile: test it first.
-                    if line.startswith("DA:"):
-                        if record is None:
+                    # DA and BRDA are nearly every line of a real tracefile: they come first,
+                    # inline, and let int() ignore the line ending instead of stripping it.
+                    if raw.startswith("DA:"):
+                        if hits is None:
                             raise _bad(path, number, "DA before SF")
-                        fields = line[3:].split(",")
-                        record.file.add_line(int(fields[0]), max(int(fields[1]), 0))
-                    elif line.startswith("SF:"):
+                        line_text, _, rest = raw[3:].partition(",")
+                        count = int(rest.partition(",")[0])
+                        line_number = int(line_text)
+                        hits[line_number] = hits.get(line_number, 0) + (count if count > 0 else 0)
+                        continue
+                    if raw.startswith("BRDA:"):
+                        if branches is None:
+                            raise _bad(path, number, "BRDA before SF")
+                        line_text, block, rest = raw[5:].rstrip("\r\n").split(",", 2)
+                        branch, taken = rest.rsplit(",", 1)
+                        key = (int(line_text), block, branch)
+                        branches[key] = branches.get(key, 0) + (0 if taken == "-" else int(taken))
+                        continue
+                    line = raw.rstrip("\r\n")
+                    if line.startswith("SF:"):
                         if record is not None:
                             raise _bad(path, number, "SF inside a record (missing end_of_record)")
                         resolved = resolver.resolve(line[3:])
-                        record = _Record(builder.file(resolved), outcomes.setdefault(resolved.path, {}))
+                        record = _Record(builder.file(resolved))
+                        hits = record.file.hits
+                        branches = outcomes.setdefault(resolved.path, {})
                     elif line == "end_of_record":
                         if record is None:
                             raise _bad(path, number, "end_of_record without SF")
                         record.finish()
-                        record = None
+                        record = hits = branches = None
                     elif not line or line.startswith("#"):
                         continue
                     else:
@@ -64,15 +80,13 @@ class LcovReader:
                             builder.warn(f"{path}: unknown lcov record {tag!r} ignored")
         except (ValueError, IndexError) as err:
             raise _bad(path, number, f"bad number ({err})") from err
-        except UnicodeError as err:  # pragma: no cover - surrogateescape makes this unreachable
-            raise ReportError(f"{path}: not text ({err})", slug="malformed") from err
         if record is not None:
             raise ReportError(f"{path}: ends inside a record (no end_of_record): truncated?", slug="malformed")
-        for file_path, branches in outcomes.items():
+        for file_path, file_branches in outcomes.items():
             per_line: dict[int, list[int]] = {}
-            for (line_number, _block, _branch), taken in branches.items():
+            for (line_number, _block, _branch), taken_count in file_branches.items():
                 counts = per_line.setdefault(line_number, [0, 0])
-                counts[0] += taken > 0
+                counts[0] += taken_count > 0
                 counts[1] += 1
             for line_number, (covered, total) in per_line.items():
                 builder.files[file_path].add_branch(line_number, covered, total)
@@ -80,26 +94,19 @@ class LcovReader:
 
 
 class _Record:
-    """One ``SF`` … ``end_of_record`` block: functions and branches are keyed within it."""
+    """Function records of one ``SF`` … ``end_of_record`` block."""
 
-    __slots__ = ("file", "functions", "function_hits", "indexed", "branches")
+    __slots__ = ("file", "functions", "function_hits", "indexed")
 
-    def __init__(self, file: FileAccumulator, branches: dict[tuple[int, str, str], int]) -> None:
+    def __init__(self, file: FileAccumulator) -> None:
         self.file = file
         self.functions: dict[str, tuple[int, int | None]] = {}
         self.function_hits: dict[str, int] = {}
         #: lcov ≥ 2.2: FNL index → (start, end); FNA aliases name it.
         self.indexed: dict[str, tuple[int, int | None]] = {}
-        #: (line, block, branch) → taken, shared by every record of the file; ``-`` counts as 0.
-        self.branches = branches
 
     def take(self, tag: str, value: str) -> bool:
-        if tag == "BRDA":
-            line, block, rest = value.split(",", 2)
-            branch, taken = rest.rsplit(",", 1)
-            key = (int(line), block, branch)
-            self.branches[key] = self.branches.get(key, 0) + (0 if taken == "-" else int(taken))
-        elif tag == "FN":
+        if tag == "FN":
             first, rest = value.split(",", 1)
             maybe_end, comma, name = rest.partition(",")
             if comma and maybe_end.isdigit():

@@ -58,3 +58,11 @@ def test_malformed_tracefiles_are_refused(sample: str, problem: str, tmp_path: P
 
 def test_empty_but_valid_tracefile_has_no_files(tmp_path: Path) -> None:
     assert read_report(SAMPLES / "lcov_empty_valid.info", root=tmp_path).files == ()
+
+
+def test_functions_repeated_across_records_are_one_method_with_summed_hits(tmp_path: Path) -> None:
+    record = "TN:{name}\nSF:src/app.c\nFN:3,9,add\nFNDA:{hits},add\nDA:3,{hits}\nend_of_record\n"
+    tracefile = tmp_path / "merged.info"
+    tracefile.write_text(record.format(name="unit", hits=2) + record.format(name="e2e", hits=5))
+    (method,) = read_report(tracefile, root=tmp_path).files[0].methods
+    assert (method.name, method.start_line, method.end_line, method.hits) == ("add", 3, 9, 7)

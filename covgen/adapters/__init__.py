@@ -5,6 +5,7 @@ The format is told by the content, never by the file name: CI artifacts are rena
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -77,19 +78,29 @@ def read_reports(
     if fmt is not None and fmt not in READERS:
         raise UsageError(f"unknown --format {fmt!r}; choose from {', '.join(sorted(READERS))}")
     reports = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.is_file():
-            raise ReportError(f"{path}: no such report file" if not path.exists() else f"{path}: not a file", slug="no-report")
-        try:
-            if fmt is not None and path.stat().st_size == 0:
-                reports.append(CoverageReport(format=fmt, files=()))
-                continue
-            reader = READERS[fmt] if fmt is not None else sniff(path)
-            reports.append(reader.read(path, resolver))
-        except OSError as err:
-            raise ReportError(f"{path}: cannot read ({err.strerror or err})", slug="io") from err
+    # Readers build millions of small objects and no reference cycles; the cyclic collector
+    # would only rescan them over and over (about a third of the time on a 165 MB report).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for raw in paths:
+            reports.append(_read_one(Path(raw), fmt, resolver))
+    finally:
+        if collecting:
+            gc.enable()
     return reports[0] if len(reports) == 1 else merge_reports(reports)
+
+
+def _read_one(path: Path, fmt: str | None, resolver: PathResolver) -> CoverageReport:
+    if not path.is_file():
+        raise ReportError(f"{path}: no such report file" if not path.exists() else f"{path}: not a file", slug="no-report")
+    try:
+        if fmt is not None and path.stat().st_size == 0:
+            return CoverageReport(format=fmt, files=())
+        reader = READERS[fmt] if fmt is not None else sniff(path)
+        return reader.read(path, resolver)
+    except OSError as err:
+        raise ReportError(f"{path}: cannot read ({err.strerror or err})", slug="io") from err
 
 
 def merge_reports(reports: Sequence[CoverageReport]) -> CoverageReport:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from covgen.adapters._paths import Resolved, language_of
 from covgen.model import BranchCount, CoverageReport, FileCoverage, Language, ReportMethod
@@ -16,10 +16,29 @@ class FileAccumulator:
     hits: dict[int, int] = field(default_factory=dict)
     #: line → (covered outcomes, total outcomes)
     branches: dict[int, tuple[int, int]] = field(default_factory=dict)
-    methods: list[ReportMethod] = field(default_factory=list)
+    #: Keyed so that a class or record repeated across sessions is one method, hits summed.
+    methods: dict[tuple[str, int | None, str | None], ReportMethod] = field(default_factory=dict)
 
     def add_line(self, line: int, hits: int) -> None:
         self.hits[line] = self.hits.get(line, 0) + hits
+
+    def add_lines(self, lines: list[int], hits: list[int]) -> None:
+        """Add many lines at once; `hits` must not be negative."""
+        if not self.hits and len(set(lines)) == len(lines):
+            # The common case — a file's only record — stays in C: no Python loop per line.
+            self.hits.update(zip(lines, hits))
+            return
+        known = self.hits
+        for line, count in zip(lines, hits):
+            known[line] = known.get(line, 0) + count
+
+    def add_method(self, method: ReportMethod) -> None:
+        key = (method.name, method.start_line, method.descriptor)
+        seen = self.methods.get(key)
+        if seen is None:
+            self.methods[key] = method
+        elif method.hits is not None:
+            self.methods[key] = replace(seen, hits=(seen.hits or 0) + method.hits)
 
     def add_branch(self, line: int, covered: int, total: int) -> None:
         # The same branch point reported twice (a file in two classes, two records) is one
@@ -40,7 +59,7 @@ class FileAccumulator:
             uncovered_lines=tuple(sorted(line for line, hits in self.hits.items() if hits <= 0)),
             partial_branches=tuple(b for b in branches if b.covered < b.total),
             branches=branches,
-            methods=tuple(sorted(self.methods, key=lambda m: (m.start_line or 0, m.name))),
+            methods=tuple(sorted(self.methods.values(), key=lambda m: (m.start_line or 0, m.name))),
             exists=self.exists,
         )
 
@@ -68,8 +87,8 @@ class ReportBuilder:
         if missing:
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
             self.warn(f"the report names {len(missing)} file(s) not found under the root: {shown}")
-        return CoverageReport(
-            format=self.format_name,
-            files=tuple(entry.freeze(path) for path, entry in sorted(self.files.items())),
-            warnings=tuple(self.warnings),
-        )
+        files = []
+        for path in sorted(self.files):
+            # Freed as we go, so the peak holds one file's dict next to the finished tuples.
+            files.append(self.files.pop(path).freeze(path))
+        return CoverageReport(format=self.format_name, files=tuple(files), warnings=tuple(self.warnings))

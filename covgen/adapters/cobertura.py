@@ -63,20 +63,19 @@ class CoberturaReader:
         hit_texts = _LINE_HITS(element)
         if len(numbers) != len(hit_texts):
             raise ValueError(f"<class filename={filename!r}> has a <line> without number or hits")
-        hits = file.hits
-        for number_text, hits_text in zip(numbers, hit_texts):
-            number = int(number_text)
-            try:
-                count = int(hits_text)
-            except ValueError:
-                count = int(float(hits_text))  # some writers emit "1.0"
-            hits[number] = hits.get(number, 0) + (count if count > 0 else 0)
+        try:
+            counts = list(map(int, hit_texts))
+        except ValueError:
+            counts = [int(float(text)) for text in hit_texts]  # some writers emit "1.0"
+        if counts and min(counts) < 0:
+            counts = [count if count > 0 else 0 for count in counts]
+        file.add_lines(list(map(int, numbers)), counts)
         for line in _BRANCH_LINES(element):
             match = _CONDITIONS.search(line.get("condition-coverage", ""))
             if match:
                 file.add_branch(int(line.get("number", "")), int(match.group(1)), int(match.group(2)))
         for method in _METHODS(element):
-            file.methods.append(_method(method))
+            file.add_method(_method(method))
 
 
 def _method(element: etree._Element) -> ReportMethod:

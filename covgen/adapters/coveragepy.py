@@ -60,7 +60,7 @@ class CoveragePyJsonReader:
             covered = tuple(sorted(int(n) for n in region["executed_lines"]))
             uncovered = tuple(sorted(int(n) for n in region["missing_lines"]))
             lines = covered + uncovered
-            file.methods.append(
+            file.add_method(
                 ReportMethod(
                     name=qualname,
                     start_line=min(lines, default=None),

@@ -19,6 +19,7 @@ _LINE_NUMBERS = etree.XPath("line/@nr", smart_strings=False)
 _LINE_COVERED = etree.XPath("line/@ci", smart_strings=False)
 _LINE_MB = etree.XPath("line/@mb", smart_strings=False)
 _LINE_CB = etree.XPath("line/@cb", smart_strings=False)
+_NOT_ZERO = "0".__ne__
 _NESTED = re.compile(r"\$(?=[A-Za-z_])")
 _PRIMITIVES = {
     "Z": "boolean", "B": "byte", "C": "char", "S": "short",
@@ -47,19 +48,19 @@ class JacocoReader:
                     package = _package_name(element)
                     resolved = resolver.resolve_java(package, element.get("name", ""))
                     file = builder.file(resolved)
-                    file.methods.extend(pending.pop(_key(package, element.get("name", "")), ()))
+                    for method in pending.pop(_key(package, element.get("name", "")), ()):
+                        file.add_method(method)
                     # JaCoCo counts a line covered when any of its instructions ran.
                     # One C-level XPath per attribute; JaCoCo's DTD makes all five required.
                     numbers, covered = _LINE_NUMBERS(element), _LINE_COVERED(element)
                     missed_branches, covered_branches = _LINE_MB(element), _LINE_CB(element)
                     if not len(numbers) == len(covered) == len(missed_branches) == len(covered_branches):
                         raise ValueError(f"<sourcefile name={element.get('name')!r}> has a <line> without nr, ci, mb or cb")
-                    hits = file.hits
-                    for number_text, covered_text, mb_text, cb_text in zip(numbers, covered, missed_branches, covered_branches):
-                        number = int(number_text)
-                        hits[number] = hits.get(number, 0) + (covered_text != "0")
-                        if mb_text != "0" or cb_text != "0":
-                            file.add_branch(number, int(cb_text), int(mb_text) + int(cb_text))
+                    lines = list(map(int, numbers))
+                    file.add_lines(lines, list(map(_NOT_ZERO, covered)))
+                    for index in [i for i, (mb, cb) in enumerate(zip(missed_branches, covered_branches)) if mb != "0" or cb != "0"]:
+                        covered_count = int(covered_branches[index])
+                        file.add_branch(lines[index], covered_count, int(missed_branches[index]) + covered_count)
                     drop_finished(element)
                 elif tag == "package":
                     drop_finished(element)

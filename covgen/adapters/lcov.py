@@ -129,7 +129,7 @@ class _Record:
 
     def finish(self) -> None:
         for name, (start, end) in self.functions.items():
-            self.file.methods.append(
+            self.file.add_method(
                 ReportMethod(name=name, start_line=start or None, end_line=end, hits=self.function_hits.get(name))
             )
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field, replace
+from itertools import compress
 
 from covgen.adapters._paths import Resolved, language_of
 from covgen.model import BranchCount, CoverageReport, FileCoverage, Language, ReportMethod
@@ -55,8 +57,9 @@ class FileAccumulator:
         return FileCoverage(
             path=path,
             language=language,
-            covered_lines=tuple(sorted(line for line, hits in self.hits.items() if hits > 0)),
-            uncovered_lines=tuple(sorted(line for line, hits in self.hits.items() if hits <= 0)),
+            # compress() keeps the split in C; hit counts are never negative here.
+            covered_lines=tuple(sorted(compress(self.hits.keys(), self.hits.values()))),
+            uncovered_lines=tuple(sorted(compress(self.hits.keys(), map(operator.not_, self.hits.values())))),
             partial_branches=tuple(b for b in branches if b.covered < b.total),
             branches=branches,
             methods=tuple(sorted(self.methods.values(), key=lambda m: (m.start_line or 0, m.name))),

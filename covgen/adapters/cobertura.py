@@ -18,7 +18,8 @@ __all__ = ["CoberturaReader"]
 _CONDITIONS = re.compile(r"\((\d+)\s*/\s*(\d+)\)")
 _LINE_NUMBERS = etree.XPath("lines/line/@number", smart_strings=False)
 _LINE_HITS = etree.XPath("lines/line/@hits", smart_strings=False)
-_BRANCH_LINES = etree.XPath("lines/line[@branch='true']")
+#: Only branch lines carry condition-coverage; each result knows its <line> (getparent).
+_CONDITION_COVERAGE = etree.XPath("lines/line/@condition-coverage")
 _METHODS = etree.XPath("methods/method")
 
 
@@ -70,9 +71,10 @@ class CoberturaReader:
         if counts and min(counts) < 0:
             counts = [count if count > 0 else 0 for count in counts]
         file.add_lines(list(map(int, numbers)), counts)
-        for line in _BRANCH_LINES(element):
-            match = _CONDITIONS.search(line.get("condition-coverage", ""))
-            if match:
+        for condition in _CONDITION_COVERAGE(element):
+            line = condition.getparent()
+            match = _CONDITIONS.search(condition)
+            if match and line.get("branch") == "true":
                 file.add_branch(int(line.get("number", "")), int(match.group(1)), int(match.group(2)))
         for method in _METHODS(element):
             file.add_method(_method(method))

@@ -6,10 +6,16 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from covgen.errors import CovgenError
+
+if TYPE_CHECKING:  # the CLI imports nothing heavy until a command runs
+    from covgen.config import Settings
+    from covgen.model import CoverageReport, Gap
+    from covgen.pipeline import RunSummary
 
 __all__ = ["main", "cli"]
 
@@ -82,6 +88,140 @@ def gaps(
         from covgen.output.console import print_gaps
 
         print_gaps(report, search, sys.stdout)
+
+
+@cli.command()
+@click.option("--report", "reports", multiple=True, type=click.Path(path_type=Path), help="Coverage report(s) to start from (repeatable).")
+@click.option("--test-cmd", help='Run this test command under coverage first instead of reading a report, e.g. "pytest -q".')
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True, help="Project root.")
+@click.option("--engine", type=click.Choice(["auto", "llm", "explore", "hybrid", "replay", "vllm"]), help="Candidate generator (default auto).")
+@click.option("--model-url", envvar="COVGEN_MODEL_URL", help="vLLM OpenAI-compatible base URL (env COVGEN_MODEL_URL).")
+@click.option("--model", envvar="COVGEN_MODEL", help="Served model name (env COVGEN_MODEL; default: ask /v1/models).")
+@click.option("--max-gaps", type=int, help="Target at most N gaps.")
+@click.option("--diff", "diff_ref", metavar="REF", help="Only methods changed since the merge base with REF.")
+@click.option("--include", multiple=True, metavar="GLOB")
+@click.option("--exclude", multiple=True, metavar="GLOB")
+@click.option("--min-lines", type=int)
+@click.option("--budget-seconds", type=float, help="Start no new gap after this many seconds.")
+@click.option("--dry-run", is_flag=True, help="Show the gaps and the prompts; call nothing, run nothing, write nothing.")
+@click.option("--output", "outputs", metavar="KIND:PATH[,…]", help="Also write json:PATH and/or markdown:PATH.")
+@click.option("--python", "python_path", help="Interpreter of the project's environment (default: covgen's own).")
+@click.option("--concurrency", type=int, help="Requests in flight at once (default 32).")
+@click.option("--candidates", type=int, help="Candidates per request, vLLM's n (default 4).")
+@click.option("--max-attempts", type=int, help="Attempts per gap, the first plus repairs (default 2).")
+@click.option("--runs", type=int, help="Runs every accepted test must pass (default 3).")
+@click.option("--test-timeout", type=float, help="Seconds one candidate test may take (default 10).")
+@click.option("--temperature", type=float)
+@click.option("--seed", type=int)
+@click.option("--max-tokens", type=int, help="Max completion tokens per answer (default 2048).")
+@click.option("--structured", is_flag=True, default=None, help="Ask for JSON-schema structured output.")
+@click.option("--wait-for-model", type=float, help="Seconds to wait for the server's /health (default 60).")
+@click.option("--explore-seconds", type=float, help="Exploration budget per gap for the model-free engine (default 5).")
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), help="Record model answers to this JSONL file.")
+@click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), help="Replay answers recorded with --record.")
+@click.option("--test-dir", help="Where generated tests go (default tests/covgen).")
+@click.option("--sandbox", type=click.Choice(["auto", "strict"]), help="strict: refuse to run without network isolation.")
+def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: str | None, dry_run: bool,
+        outputs: str | None, record: Path | None, replay: Path | None, python_path: str | None, **flags: object) -> None:
+    """Generate tests for uncovered methods and keep only the ones proven to pass and add coverage."""
+    import asyncio
+
+    from covgen.adapters import read_reports
+    from covgen.config import load_settings
+    from covgen.gaps import find_gaps
+
+    if not root.is_dir():
+        raise click.BadParameter(f"{root} is not a directory", param_hint="--root")
+    if bool(reports) == bool(test_cmd):
+        raise click.UsageError("give either --report PATH or --test-cmd CMD")
+    targets = _parse_outputs(outputs)
+    settings = load_settings(root, {**flags, "python": python_path})
+    python = settings.python or sys.executable
+    if test_cmd:
+        from covgen.measure import measure_suite
+
+        report = measure_suite(root, test_cmd, python)
+    else:
+        report = read_reports(reports, fmt=settings.format, root=root, source_roots=settings.source_roots)
+    changed = None
+    if diff_ref is not None:
+        from covgen.diffscope import changed_lines
+
+        changed = changed_lines(root, diff_ref)
+    search = find_gaps(
+        report, root.resolve(), include=settings.include, exclude=settings.exclude, min_lines=settings.min_lines,
+        max_gaps=settings.max_gaps, changed=changed,
+    )
+    gaps = [gap for gap in search.gaps if gap.path.endswith(".py") and gap.origin == "source"]
+    for warning in (*report.warnings, *search.warnings):
+        click.echo(f"covgen: warning: {warning}", err=True)
+    if dry_run:
+        _dry_run(root, gaps, settings.engine, settings.test_dir)
+        return
+    summary = asyncio.run(_run(root, report, gaps, settings, python, record, replay))
+    from covgen.output.runsummary import print_summary, summary_document, summary_markdown
+
+    print_summary(summary, sys.stdout)
+    for kind, path in targets:
+        text = json.dumps(summary_document(summary), indent=2) + "\n" if kind == "json" else summary_markdown(summary)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+async def _run(root: Path, report: CoverageReport, gaps: list[Gap], settings: Settings, python: str,
+               record: Path | None, replay: Path | None) -> RunSummary:
+    from covgen.engines.factory import open_engine
+    from covgen.pipeline import RunOptions, run_pipeline
+
+    engine, reason = await open_engine(
+        settings.engine, model_url=settings.model_url, model=settings.model, concurrency=settings.concurrency,
+        candidates=settings.candidates, temperature=settings.temperature, seed=settings.seed,
+        max_tokens=settings.max_tokens, structured=settings.structured, wait_for_model=settings.wait_for_model,
+        record=record, replay=replay, audit_log=(root / settings.audit_log) if settings.audit_log else None,
+        explore_seconds=settings.explore_seconds, python=python,
+    )
+    options = RunOptions(
+        root=root.resolve(), test_dir=settings.test_dir, python=python, runs=settings.runs,
+        max_attempts=settings.max_attempts, test_timeout=settings.test_timeout, budget_seconds=settings.budget_seconds,
+        concurrency=settings.concurrency, sandbox=settings.sandbox, needs_prompts=engine.name != "explore",
+    )
+    try:
+        return await run_pipeline(report, gaps, engine, options, engine_reason=reason, progress=_progress_line)
+    except BaseException:
+        await engine.aclose()
+        raise
+
+
+def _progress_line(line: str) -> None:
+    click.echo(f"covgen: {line}", err=True)
+
+
+def _dry_run(root: Path, gaps: list[Gap], engine: str, test_dir: str) -> None:
+    from covgen.pipeline import build_targets
+    from covgen.project import ProjectFacts
+    from covgen.prompts.pytest_family import messages_for
+
+    targets, warnings = build_targets(gaps, root.resolve(), ProjectFacts(root, test_dir), with_context=True)
+    click.echo(f"covgen: dry run: {len(targets)} gap(s); nothing is called, run or written")
+    for target in targets:
+        click.echo(f"\n=== {target.gap.id} (lines {target.gap.start_line}-{target.gap.end_line}) ===")
+        if engine != "explore" and target.context is not None:
+            for message in messages_for(target.context):
+                click.echo(f"--- {message['role']} ---\n{message['content']}")
+    for warning in warnings:
+        click.echo(f"covgen: warning: {warning}", err=True)
+
+
+def _parse_outputs(outputs: str | None) -> list[tuple[str, Path]]:
+    parsed = []
+    for item in (outputs or "").split(","):
+        if not item.strip():
+            continue
+        kind, sep, path = item.partition(":")
+        if not sep or kind not in ("json", "markdown") or not path:
+            raise click.BadParameter(f"{item!r}: use json:PATH or markdown:PATH", param_hint="--output")
+        parsed.append((kind, Path(path)))
+    return parsed
 
 
 def main(argv: list[str] | None = None) -> int:

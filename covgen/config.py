@@ -32,6 +32,29 @@ class Settings(BaseModel):
     #: Where JaCoCo's ``package/File.java`` is looked for, relative to the root.
     source_roots: tuple[str, ...] = ("src/main/java", "src")
 
+    # --- covgen run -------------------------------------------------------------------------
+    engine: Literal["auto", "llm", "explore", "hybrid", "replay", "vllm"] = "auto"
+    #: The vLLM server's OpenAI-compatible base URL; unset means "no model configured".
+    model_url: str | None = None
+    model: str | None = None
+    concurrency: int = Field(default=32, ge=1)
+    candidates: int = Field(default=4, ge=1, le=32)
+    max_attempts: int = Field(default=2, ge=1)
+    runs: int = Field(default=3, ge=1)
+    test_timeout: float = Field(default=10.0, gt=0)
+    temperature: float = Field(default=0.7, ge=0)
+    seed: int | None = 0
+    max_tokens: int = Field(default=2048, ge=64)
+    structured: bool = False
+    wait_for_model: float = Field(default=60.0, ge=0)
+    budget_seconds: float | None = Field(default=None, gt=0)
+    explore_seconds: float = Field(default=5.0, gt=0)
+    test_dir: str = "tests/covgen"
+    python: str | None = None
+    sandbox: Literal["auto", "strict"] = "auto"
+    #: Append-only JSONL of model requests and answers (redacted), relative to the root.
+    audit_log: str | None = ".covgen/requests.jsonl"
+
     @field_validator("include", "exclude", "source_roots", mode="before")
     @classmethod
     def _split_lists(cls, value: Any) -> Any:

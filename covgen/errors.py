@@ -6,6 +6,8 @@
   - ReportError        a coverage report covgen cannot read          (exit 2)
   - SourceError        a source file that cannot be analysed         (a warning, not fatal)
   - GitError           ``--diff`` could not ask git                  (exit 2)
+  - SandboxError       candidates cannot be run safely here          (exit 2)
+  - BackendError       the model server is unreachable or failing    (exit 3)
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ __all__ = [
     "ReportError",
     "SourceError",
     "GitError",
+    "SandboxError",
+    "BackendError",
     "CovgenWarning",
 ]
 
@@ -52,6 +56,25 @@ class SourceError(CovgenError):
 
 class GitError(CovgenError):
     default_slug = "git"
+
+
+class SandboxError(CovgenError):
+    default_slug = "sandbox"
+
+
+class BackendError(CovgenError):
+    """The model server did not answer, or answered with errors after retries.
+
+    ``fatal`` is False for a refusal of one request (HTTP 4xx: a prompt too long for the
+    context): that gap is skipped and the run goes on.
+    """
+
+    exit_code = 3
+    default_slug = "backend"
+
+    def __init__(self, message: str, *, slug: str | None = None, fatal: bool = True) -> None:
+        super().__init__(message, slug=slug)
+        self.fatal = fatal
 
 
 class CovgenWarning(UserWarning):

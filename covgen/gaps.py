@@ -124,6 +124,7 @@ def _unit_gap(file: FileCoverage, unit: CodeUnit) -> Gap | None:
         is_public=unit.is_public,
         origin="source",
         unit=unit,
+        missing_arcs=tuple(arc for arc in file.missing_arcs if unit.owns(arc[0])),
     )
 
 

@@ -7,6 +7,7 @@ shared between tasks without copies.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Literal
 
 __all__ = [
@@ -17,6 +18,9 @@ __all__ = [
     "CoverageReport",
     "CodeUnit",
     "Gap",
+    "Verdict",
+    "Candidate",
+    "TestVerdict",
 ]
 
 Language = Literal["python", "java", "other"]
@@ -70,6 +74,9 @@ class FileCoverage:
     methods: tuple[ReportMethod, ...] = ()
     #: Whether the file exists under the root (a report may name files the checkout lacks).
     exists: bool = True
+    #: Branch arcs (from line, to line) that never ran, when the report says which (coverage.py
+    #: JSON and Cobertura); lcov and JaCoCo only count outcomes, so a gain there is in lines.
+    missing_arcs: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +150,52 @@ class Gap:
     #: Where the method's shape came from: ``source`` (parsed) or ``report`` (the report's own data).
     origin: Literal["source", "report"] = "source"
     unit: CodeUnit | None = field(default=None, compare=False)
+    #: The missing arcs that start in this method, when the report names them.
+    missing_arcs: tuple[tuple[int, int], ...] = ()
 
     @property
     def id(self) -> str:
         return f"{self.path}::{self.qualname}"
+
+
+class Verdict(str, Enum):
+    """The one verdict every candidate test gets (DESIGN.md, "The acceptance funnel")."""
+
+    ACCEPTED = "ACCEPTED"
+    SYNTAX_ERROR = "SYNTAX_ERROR"
+    COMPILE_ERROR = "COMPILE_ERROR"
+    FAILED = "FAILED"
+    FLAKY = "FLAKY"
+    NO_GAIN = "NO_GAIN"
+    TIMEOUT = "TIMEOUT"
+    UNSAFE = "UNSAFE"
+    REDUNDANT = "REDUNDANT"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One test module an engine proposed for one gap."""
+
+    id: str
+    gap_id: str
+    engine: str
+    #: 1 for a first proposal, 2+ for answers to repair feedback.
+    attempt: int
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class TestVerdict:
+    """What the funnel decided about one test of a candidate (or the whole module, test_name "")."""
+
+    candidate_id: str
+    gap_id: str
+    test_name: str
+    verdict: Verdict
+    message: str = ""
+    gained_lines: tuple[int, ...] = ()
+    gained_arcs: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def gain(self) -> int:
+        return len(self.gained_lines) + len(self.gained_arcs)

@@ -140,7 +140,14 @@ def _merge_files(entries: list[FileCoverage]) -> FileCoverage:
         branches=merged,
         methods=tuple(methods.values()),
         exists=any(e.exists for e in entries),
+        missing_arcs=tuple(sorted(set().union(*(e.missing_arcs for e in entries)) - _taken_arcs(entries))),
     )
+
+
+def _taken_arcs(entries: list[FileCoverage]) -> set[tuple[int, int]]:
+    """Arcs missing in one report but whose line is fully covered in another ran after all."""
+    full = {b.line for e in entries for b in e.branches if b.covered == b.total}
+    return {arc for e in entries for arc in e.missing_arcs if arc[0] in full}
 
 
 def _head(path: Path) -> bytes:

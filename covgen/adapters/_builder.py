@@ -18,6 +18,7 @@ class FileAccumulator:
     hits: dict[int, int] = field(default_factory=dict)
     #: line → (covered outcomes, total outcomes)
     branches: dict[int, tuple[int, int]] = field(default_factory=dict)
+    missing_arcs: set[tuple[int, int]] = field(default_factory=set)
     #: Keyed so that a class or record repeated across sessions is one method, hits summed.
     methods: dict[tuple[str, int | None, str | None], ReportMethod] = field(default_factory=dict)
 
@@ -64,6 +65,7 @@ class FileAccumulator:
             branches=branches,
             methods=tuple(sorted(self.methods.values(), key=lambda m: (m.start_line or 0, m.name))),
             exists=self.exists,
+            missing_arcs=tuple(sorted(self.missing_arcs)),
         )
 
 

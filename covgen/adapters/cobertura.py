@@ -75,7 +75,12 @@ class CoberturaReader:
             line = condition.getparent()
             match = _CONDITIONS.search(condition)
             if match and line.get("branch") == "true":
-                file.add_branch(int(line.get("number", "")), int(match.group(1)), int(match.group(2)))
+                number = int(line.get("number", ""))
+                file.add_branch(number, int(match.group(1)), int(match.group(2)))
+                # coverage.py names the destinations it never reached (negative: function exit).
+                for destination in (line.get("missing-branches") or "").split(","):
+                    if destination.strip().lstrip("-").isdigit():
+                        file.missing_arcs.add((number, int(destination)))
         for method in _METHODS(element):
             file.add_method(_method(method))
 

@@ -52,6 +52,7 @@ class CoveragePyJsonReader:
                 counts = per_line.setdefault(int(source), [0, 0])
                 counts[0] += taken
                 counts[1] += 1
+        file.missing_arcs.update((int(a), int(b)) for a, b in entry.get("missing_branches", ()))
         for line, (taken_count, total) in per_line.items():
             file.add_branch(line, taken_count, total)
         for qualname, region in (entry.get("functions") or {}).items():

@@ -1,0 +1,88 @@
+"""Choose and open the engine a run uses, and say why (the summary shows the reason)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from covgen.engines import Engine
+from covgen.errors import BackendError, UsageError
+
+__all__ = ["open_engine", "ENGINE_NAMES"]
+
+ENGINE_NAMES = ("auto", "llm", "explore", "hybrid", "replay", "vllm")
+
+
+async def open_engine(
+    kind: str,
+    *,
+    model_url: str | None,
+    model: str | None,
+    concurrency: int,
+    candidates: int,
+    temperature: float,
+    seed: int | None,
+    max_tokens: int,
+    structured: bool,
+    wait_for_model: float,
+    record: Path | None,
+    replay: Path | None,
+    audit_log: Path | None,
+    explore_seconds: float,
+    python: str,
+) -> tuple[Engine, str]:
+    from covgen.engines.llm import DEFAULT_MODEL_URL, AuditLog, LlmEngine, OpenAICompatBackend
+
+    def llm(backend: object, label: str) -> LlmEngine:
+        return LlmEngine(
+            backend,  # type: ignore[arg-type]
+            candidates=candidates, temperature=temperature, seed=seed, max_completion_tokens=max_tokens,
+            structured=structured, audit=AuditLog(audit_log), label=label,
+        )
+
+    async def server(wait: float) -> LlmEngine:
+        backend = OpenAICompatBackend(
+            model_url or DEFAULT_MODEL_URL, model=model, api_key=os.environ.get("COVGEN_API_KEY"), concurrency=concurrency
+        )
+        try:
+            await backend.start(wait_seconds=wait)
+        except BaseException:
+            await backend.aclose()
+            raise
+        if record is not None:
+            from covgen.engines.replay import ReplayBackend
+
+            return llm(ReplayBackend(record, live=backend), f"vLLM server at {backend.base_url}, recording to {record}")
+        return llm(backend, f"vLLM server at {backend.base_url}")
+
+    if kind == "llm":
+        return await server(wait_for_model), "chosen with --engine llm"
+    if kind == "replay":
+        if replay is None:
+            raise UsageError("--engine replay needs --replay PATH (a file written by --record)")
+        from covgen.engines.replay import ReplayBackend
+
+        return llm(ReplayBackend(replay, model=model), f"replay of {replay}"), "chosen with --engine replay"
+    if kind == "vllm":
+        if not model:
+            raise UsageError("--engine vllm needs --model NAME (a model vLLM can load on this machine)")
+        from covgen.engines.vllm_offline import VllmOfflineBackend
+
+        return llm(VllmOfflineBackend(model), f"in-process vLLM ({model})"), "chosen with --engine vllm"
+    from covgen.engines.explore import ExploreEngine
+
+    explore = ExploreEngine(python=python, seconds_per_gap=explore_seconds)
+    if kind == "explore":
+        return explore, "chosen with --engine explore"
+    if kind == "hybrid":
+        from covgen.engines.hybrid import HybridEngine
+
+        return HybridEngine(explore, await server(wait_for_model)), "chosen with --engine hybrid"
+    if kind != "auto":
+        raise UsageError(f"unknown --engine {kind!r}; choose from {', '.join(ENGINE_NAMES)}")
+    if not model_url:
+        return explore, "no model endpoint configured (--model-url / COVGEN_MODEL_URL), so the model-free engine ran"
+    try:
+        return await server(3.0), f"the model endpoint {model_url} answered /health"
+    except BackendError as err:
+        return explore, f"the model endpoint {model_url} did not answer ({err}); the model-free engine ran instead"

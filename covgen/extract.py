@@ -1,0 +1,47 @@
+"""Pull test code out of a model's answer: fenced blocks, prose around them, unterminated fences."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+
+__all__ = ["extract_python", "extract_structured"]
+
+_FENCE = re.compile(r"^(?P<fence>```|~~~)[ \t]*(?P<lang>[\w+.\-]*)[^\n]*\n(?P<body>.*?)(?:^(?P=fence)[ \t]*$|\Z)", re.M | re.S)
+_PYTHON_TAGS = {"python", "py", "python3", "pytest", ""}
+
+
+def extract_python(answer: str) -> str:
+    """Return the Python test module in `answer`, or the best guess (which may not parse)."""
+    blocks = [(m.group("lang").lower(), m.group("body")) for m in _FENCE.finditer(answer)]
+    python = [body for lang, body in blocks if lang in _PYTHON_TAGS]
+    if not python:
+        return answer.strip() + "\n"
+    if len(python) == 1:
+        return python[0].strip() + "\n"
+    # Several blocks: often imports in one and tests in another; join them if that parses,
+    # otherwise take the largest block that parses on its own.
+    joined = "\n\n".join(block.strip() for block in python) + "\n"
+    if _parses(joined):
+        return joined
+    parsing = [block for block in python if _parses(block)]
+    return (max(parsing or python, key=len)).strip() + "\n"
+
+
+def extract_structured(answer: str) -> str | None:
+    """Read ``{"code": "..."}`` from a structured-output answer; None when the schema did not hold."""
+    try:
+        document = json.loads(answer)
+    except json.JSONDecodeError:
+        return None
+    code = document.get("code") if isinstance(document, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def _parses(text: str) -> bool:
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError):
+        return False
+    return True

@@ -1,0 +1,94 @@
+"""What ``covgen run`` reports: console text, the ``covgen.run`` JSON document, Markdown for a PR.
+
+JSON version history — bump on any change a consumer could notice:
+  1: engine, sandbox, verdict counts, coverage before/after, tokens, seconds, per-gap outcomes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+from covgen.pipeline import RunSummary
+
+__all__ = ["SCHEMA", "summary_document", "summary_markdown", "print_summary"]
+
+SCHEMA = "covgen.run/1"
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 2) if whole else None
+
+
+def summary_document(summary: RunSummary) -> dict[str, Any]:
+    tokens = summary.prompt_tokens + summary.completion_tokens
+    return {
+        "schema": SCHEMA,
+        "engine": summary.engine,
+        "engine_reason": summary.engine_reason,
+        "sandbox": summary.sandbox,
+        "gaps_targeted": summary.gaps_targeted,
+        "candidates": summary.candidates,
+        "verdicts": summary.verdicts,
+        "accepted_tests": summary.accepted,
+        "files_written": list(summary.files_written),
+        "coverage": {
+            kind: {
+                "before": {"covered": before[0], "total": before[1], "percent": _percent(*before)},
+                "after": {"covered": after[0], "total": after[1], "percent": _percent(*after)},
+            }
+            for kind, before, after in (
+                ("lines", summary.lines_before, summary.lines_after),
+                ("branches", summary.branches_before, summary.branches_after),
+            )
+        },
+        "tokens": {"prompt": summary.prompt_tokens, "completion": summary.completion_tokens, "cached_prompt": summary.cached_tokens},
+        "seconds": summary.seconds,
+        "per_accepted_test": {
+            "seconds": round(summary.seconds.get("total", 0.0) / summary.accepted, 2) if summary.accepted else None,
+            "tokens": round(tokens / summary.accepted) if summary.accepted else None,
+        },
+        "gaps": [
+            {"id": g.gap_id, "accepted_tests": list(g.accepted_tests), "gained_lines": list(g.gained_lines),
+             "gained_branches": g.gained_branches, "verdicts": g.verdicts}
+            for g in summary.gaps
+        ],
+        "warnings": list(summary.warnings),
+    }
+
+
+def _lines(summary: RunSummary) -> list[str]:
+    document = summary_document(summary)
+    lines = document["coverage"]["lines"]
+    branches = document["coverage"]["branches"]
+    verdicts = ", ".join(f"{name} {count}" for name, count in summary.verdicts.items() if count)
+    per_test = document["per_accepted_test"]
+    out = [
+        f"engine: {summary.engine}" + (f" ({summary.engine_reason})" if summary.engine_reason else ""),
+        f"sandbox: {summary.sandbox}",
+        f"gaps targeted: {summary.gaps_targeted}; candidate tests: {summary.candidates}",
+        f"verdicts: {verdicts or 'none'}",
+        f"tests accepted: {summary.accepted}" + (f" in {', '.join(summary.files_written)}" if summary.files_written else ""),
+        f"lines: {lines['before']['covered']}/{lines['before']['total']} ({lines['before']['percent']}%) → "
+        f"{lines['after']['covered']}/{lines['after']['total']} ({lines['after']['percent']}%)",
+        f"branches: {branches['before']['covered']}/{branches['before']['total']} → {branches['after']['covered']}/{branches['after']['total']}",
+        f"tokens: {summary.prompt_tokens} prompt ({summary.cached_tokens} cached) + {summary.completion_tokens} completion",
+        "seconds: " + ", ".join(f"{stage} {value:g}" for stage, value in summary.seconds.items()),
+    ]
+    if summary.accepted:
+        out.append(f"per accepted test: {per_test['seconds']} s, {per_test['tokens']} tokens")
+    return out
+
+
+def print_summary(summary: RunSummary, stream: TextIO) -> None:
+    for line in _lines(summary):
+        stream.write(f"covgen: {line}\n")
+    for warning in summary.warnings:
+        stream.write(f"covgen: warning: {warning}\n")
+
+
+def summary_markdown(summary: RunSummary) -> str:
+    rows = ["## covgen", "", *[f"- {line}" for line in _lines(summary)], "", "| gap | accepted tests | lines gained | branches gained |", "|---|---|---|---|"]
+    for gap in summary.gaps:
+        if gap.accepted_tests:
+            rows.append(f"| `{gap.gap_id}` | {', '.join(f'`{t}`' for t in gap.accepted_tests)} | {len(gap.gained_lines)} | {gap.gained_branches} |")
+    return "\n".join(rows) + "\n"

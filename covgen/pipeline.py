@@ -1,0 +1,352 @@
+"""``covgen run``: gaps → candidates → the funnel → a minimal set → confirmed files → summary.
+
+Every gap is its own task (at most ``concurrency`` at once): propose, validate, repair with the
+error, up to ``max_attempts``. Candidates from all tasks meet in a :class:`_Batcher`, which runs
+them through the funnel in one pytest process per wave — so the sandbox validates one wave while
+the model is still writing the next. The accepted tests are rendered into their files, run once
+more together with coverage in the sandbox, and only then written into the user's tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from covgen.engines import Engine, Proposal, Target
+from covgen.errors import BackendError
+from covgen.languages import find_units
+from covgen.model import Candidate, CodeUnit, CoverageReport, Gap, TestVerdict, Verdict
+from covgen.project import ProjectFacts
+from covgen.prompts.context import build_context
+from covgen.runners.pytest_runner import PytestRunner
+from covgen.sandbox import SandboxPolicy, Workspace, probe
+from covgen.validate import Validator, select
+from covgen.writer import AcceptedTest, module_name, render_files, write_files
+
+__all__ = ["RunOptions", "RunSummary", "GapOutcome", "run_pipeline", "build_targets"]
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    root: Path
+    test_dir: str = "tests/covgen"
+    python: str = sys.executable
+    runs: int = 3
+    max_attempts: int = 2
+    test_timeout: float = 10.0
+    budget_seconds: float | None = None
+    concurrency: int = 32
+    batch_window: float = 0.2
+    max_batch: int = 128
+    sandbox: str = "auto"
+    write: bool = True
+    needs_prompts: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class GapOutcome:
+    gap_id: str
+    accepted_tests: tuple[str, ...]
+    gained_lines: tuple[int, ...]
+    gained_branches: int
+    verdicts: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    engine: str
+    engine_reason: str
+    sandbox: str
+    gaps_targeted: int
+    candidates: int
+    verdicts: dict[str, int]
+    accepted: int
+    files_written: tuple[str, ...]
+    lines_before: tuple[int, int]
+    lines_after: tuple[int, int]
+    branches_before: tuple[int, int]
+    branches_after: tuple[int, int]
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    seconds: dict[str, float]
+    gaps: tuple[GapOutcome, ...]
+    warnings: tuple[str, ...] = ()
+    accepted_verdicts: tuple[TestVerdict, ...] = field(default=(), repr=False)
+
+
+def build_targets(gaps: Sequence[Gap], root: Path, facts: ProjectFacts, *, with_context: bool) -> tuple[list[Target], list[str]]:
+    """Read each file once, parse its units once, and build a Target per gap (grouped by file)."""
+    targets: list[Target] = []
+    warnings: list[str] = []
+    sources: dict[str, tuple[str, tuple[CodeUnit, ...]]] = {}
+    for gap in sorted(gaps, key=lambda g: (g.path, g.start_line)):
+        if gap.path not in sources:
+            path = root / gap.path
+            try:
+                text = path.read_text(encoding="utf-8")
+                sources[gap.path] = (text, tuple(find_units("python", text, gap.path)))
+            except Exception as err:  # noqa: BLE001 - one unreadable file must not stop the others
+                warnings.append(f"{gap.path}: skipped ({err})")
+                sources[gap.path] = ("", ())
+        text, units = sources[gap.path]
+        if not text or not gap.path.endswith(".py"):
+            continue
+        context = build_context(gap, text, units, facts) if with_context else None
+        targets.append(Target(gap=gap, module=module_name(gap.path), source=text, units=units, context=context))
+    return targets, warnings
+
+
+class _Batcher:
+    """Gather candidates from concurrent gap tasks into waves; validate one wave at a time."""
+
+    def __init__(self, validator: Validator, window: float, max_batch: int) -> None:
+        self.validator = validator
+        self.window = window
+        self.max_batch = max_batch
+        self.pending: list[tuple[list[Candidate], asyncio.Future[list[TestVerdict]]]] = []
+        self.task: asyncio.Task[None] | None = None
+        self.seconds = 0.0
+        self.waves = 0
+
+    async def submit(self, candidates: list[Candidate]) -> list[TestVerdict]:
+        future: asyncio.Future[list[TestVerdict]] = asyncio.get_running_loop().create_future()
+        self.pending.append((candidates, future))
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self.pending:
+            await asyncio.sleep(self.window)
+            wave: list[tuple[list[Candidate], asyncio.Future[list[TestVerdict]]]] = []
+            size = 0
+            while self.pending and (not wave or size + len(self.pending[0][0]) <= self.max_batch):
+                item = self.pending.pop(0)
+                wave.append(item)
+                size += len(item[0])
+            started = time.monotonic()
+            try:
+                verdicts = await self.validator.validate([c for candidates, _ in wave for c in candidates])
+            except Exception as err:  # noqa: BLE001 - hand the failure to every waiting gap task
+                for _, future in wave:
+                    if not future.done():
+                        future.set_exception(err)
+                continue
+            finally:
+                self.seconds += time.monotonic() - started
+                self.waves += 1
+            by_candidate: dict[str, list[TestVerdict]] = {}
+            for verdict in verdicts:
+                by_candidate.setdefault(verdict.candidate_id, []).append(verdict)
+            for candidates, future in wave:
+                if not future.done():
+                    future.set_result([v for c in candidates for v in by_candidate.get(c.id, [])])
+
+
+async def run_pipeline(
+    report: CoverageReport,
+    gaps: Sequence[Gap],
+    engine: Engine,
+    options: RunOptions,
+    *,
+    engine_reason: str = "",
+    progress: Progress = lambda line: None,
+) -> RunSummary:
+    started = time.monotonic()
+    deadline = started + options.budget_seconds if options.budget_seconds else None
+    layers = probe()
+    facts = ProjectFacts(options.root, options.test_dir)
+    targets, warnings = build_targets(gaps, options.root, facts, with_context=options.needs_prompts)
+    verdicts: list[TestVerdict] = []
+    candidates: dict[str, Candidate] = {}
+    usage = {"prompt": 0, "completion": 0, "cached": 0, "model_seconds": 0.0}
+    ids = itertools.count(1)
+    seconds: dict[str, float] = {}
+    written: list[str] = []
+    accepted: list[TestVerdict] = []
+    confirmed: dict[str, tuple[frozenset[int], frozenset[tuple[int, int]]]] = {}
+    with Workspace(options.root) as workspace:
+        runner = PytestRunner(
+            workspace, python=options.python, policy=SandboxPolicy(network=options.sandbox), test_timeout=options.test_timeout, layers=layers
+        )
+        await runner.check_interpreter()
+        gap_by_id = {t.gap.id: t.gap for t in targets}
+        existing = {t.gap.path: facts.tests_of(t.module) for t in targets}
+        batcher = _Batcher(Validator(runner, gap_by_id, runs=options.runs, existing_tests=existing), options.batch_window, options.max_batch)
+        semaphore = asyncio.Semaphore(options.concurrency)
+        done_count = itertools.count(1)
+        seconds["prepare"] = time.monotonic() - started
+
+        def over_budget() -> bool:
+            return deadline is not None and time.monotonic() > deadline
+
+        def account(proposal: Proposal) -> None:
+            usage["prompt"] += proposal.prompt_tokens
+            usage["completion"] += proposal.completion_tokens
+            usage["cached"] += proposal.cached_tokens
+            usage["model_seconds"] += proposal.seconds
+            warnings.extend(note for note in proposal.notes if note not in warnings)
+
+        async def work(target: Target) -> None:
+            async with semaphore:
+                if over_budget():
+                    return
+                try:
+                    proposal = await engine.propose(target)
+                except BackendError as err:
+                    if err.fatal:
+                        raise
+                    warnings.append(f"{target.gap.id}: {err}")
+                    return
+                account(proposal)
+                attempt = 1
+                while proposal.sources:
+                    batch = [Candidate(f"c{next(ids):04d}", target.gap.id, engine.name, attempt, s) for s in proposal.sources]
+                    candidates.update((c.id, c) for c in batch)
+                    results = await batcher.submit(batch)
+                    verdicts.extend(results)
+                    if any(v.verdict is Verdict.ACCEPTED for v in results) or attempt >= options.max_attempts or over_budget():
+                        break
+                    index, feedback = _repair_feedback(batch, results, target.gap)
+                    if index is None:
+                        break
+                    try:
+                        proposal = await engine.repair(target, proposal, index, feedback)
+                    except BackendError as err:
+                        if err.fatal:
+                            raise
+                        warnings.append(f"{target.gap.id}: {err}")
+                        break
+                    account(proposal)
+                    attempt += 1
+                kept = sum(1 for v in verdicts if v.gap_id == target.gap.id and v.verdict is Verdict.ACCEPTED)
+                progress(f"[{next(done_count)}/{len(targets)}] {target.gap.id}: {kept} test(s) pass with new coverage")
+
+        generation_started = time.monotonic()
+        await asyncio.gather(*(work(target) for target in targets))
+        seconds["generate+validate"] = time.monotonic() - generation_started
+        seconds["model (busy)"] = usage["model_seconds"]
+        seconds["sandbox (busy)"] = batcher.seconds
+
+        writing_started = time.monotonic()
+        verdicts = select(verdicts)
+        chosen = [v for v in verdicts if v.verdict is Verdict.ACCEPTED]
+        provenance = f"engine: {engine.describe()}"
+        contents, accepted, confirmed, dropped = await _confirm(chosen, candidates, gap_by_id, workspace, runner, options, provenance)
+        verdicts = [v for v in verdicts if v not in dropped] + [
+            TestVerdict(v.candidate_id, v.gap_id, v.test_name, Verdict.FLAKY, "failed when run together with the other accepted tests")
+            for v in dropped
+        ]
+        if contents and options.write:
+            written = write_files(options.root, contents)
+        seconds["confirm+write"] = time.monotonic() - writing_started
+    await engine.aclose()
+    seconds["total"] = time.monotonic() - started
+    return _summarise(report, targets, engine, engine_reason, layers.describe(), verdicts, accepted, confirmed, written, usage, seconds, warnings, len(candidates))
+
+
+async def _confirm(
+    chosen: list[TestVerdict],
+    candidates: dict[str, Candidate],
+    gaps: dict[str, Gap],
+    workspace: Workspace,
+    runner: PytestRunner,
+    options: RunOptions,
+    provenance: str,
+) -> tuple[dict[str, str], list[TestVerdict], dict[str, tuple[frozenset[int], frozenset[tuple[int, int]]]], list[TestVerdict]]:
+    """Run the files as they will be written, together, with coverage; drop what fails there."""
+    dropped: list[TestVerdict] = []
+    for _ in range(3):
+        if not chosen:
+            return {}, [], {}, dropped
+        tests = [AcceptedTest(v, candidates[v.candidate_id], gaps[v.gap_id]) for v in chosen]
+        contents, names = render_files(tests, options.root, test_dir=options.test_dir, provenance=provenance)
+        for relative, text in contents.items():
+            destination = workspace.path / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_text(text, encoding="utf-8")
+        run = await runner.run(sorted(contents), coverage_of=sorted({g.path for g in gaps.values()}))
+        failing = [v for v in chosen if run.outcomes.get(names[(v.candidate_id, v.test_name)], None) is None
+                   or run.outcomes[names[(v.candidate_id, v.test_name)]].outcome != "passed"]
+        if not failing and not run.collect_errors:
+            # The whole run counts, import time included: a module no test imported before has
+            # its def lines covered now too.
+            measured = set(run.lines) | set(run.arcs)
+            return contents, chosen, {p: (run.lines.get(p, frozenset()), run.arcs.get(p, frozenset())) for p in measured}, dropped
+        if run.collect_errors and not failing:
+            failing = list(chosen)
+        dropped.extend(failing)
+        chosen = [v for v in chosen if v not in failing]
+    return {}, [], {}, dropped + chosen
+
+
+def _repair_feedback(batch: list[Candidate], results: list[TestVerdict], gap: Gap) -> tuple[int | None, str]:
+    """Pick the most promising rejected answer and say precisely what went wrong with it."""
+    order = {Verdict.NO_GAIN: 0, Verdict.FAILED: 1, Verdict.COMPILE_ERROR: 2, Verdict.SYNTAX_ERROR: 3, Verdict.TIMEOUT: 4, Verdict.FLAKY: 5}
+    repairable = [v for v in results if v.verdict in order]
+    if not repairable:
+        return None, ""
+    best = min(repairable, key=lambda v: order[v.verdict])
+    index = next(i for i, c in enumerate(batch) if c.id == best.candidate_id)
+    lines = [f"{v.test_name or 'the module'}: {v.verdict.value}: {v.message}" for v in results if v.candidate_id == best.candidate_id]
+    still = ", ".join(map(str, gap.uncovered_lines)) or "(branches only)"
+    return index, "\n".join(lines) + f"\n\nLines still not covered in {gap.qualname}: {still}."
+
+
+def _summarise(
+    report: CoverageReport,
+    targets: list[Target],
+    engine: Engine,
+    engine_reason: str,
+    sandbox: str,
+    verdicts: list[TestVerdict],
+    accepted: list[TestVerdict],
+    confirmed: dict[str, tuple[frozenset[int], frozenset[tuple[int, int]]]],
+    written: list[str],
+    usage: dict[str, float],
+    seconds: dict[str, float],
+    warnings: list[str],
+    candidate_count: int,
+) -> RunSummary:
+    covered_lines = sum(len(f.covered_lines) for f in report.files)
+    measured = covered_lines + sum(len(f.uncovered_lines) for f in report.files)
+    covered_branches = sum(b.covered for f in report.files for b in f.branches)
+    total_branches = sum(b.total for f in report.files for b in f.branches)
+    new_lines = 0
+    new_arcs = 0
+    if accepted:
+        for file in report.files:
+            lines, arcs = confirmed.get(file.path, (frozenset(), frozenset()))
+            new_lines += len(lines.intersection(file.uncovered_lines))
+            new_arcs += len(arcs.intersection(file.missing_arcs))
+    counts: dict[str, int] = {verdict.value: 0 for verdict in Verdict}
+    for verdict in verdicts:
+        counts[verdict.verdict.value] += 1
+    outcomes = []
+    for target in targets:
+        mine = [v for v in verdicts if v.gap_id == target.gap.id]
+        kept = [v for v in mine if v.verdict is Verdict.ACCEPTED]
+        per: dict[str, int] = {}
+        for verdict in mine:
+            per[verdict.verdict.value] = per.get(verdict.verdict.value, 0) + 1
+        outcomes.append(GapOutcome(
+            target.gap.id, tuple(v.test_name for v in kept),
+            tuple(sorted({line for v in kept for line in v.gained_lines})), len({arc for v in kept for arc in v.gained_arcs}), per,
+        ))
+    return RunSummary(
+        engine=engine.describe(), engine_reason=engine_reason, sandbox=sandbox, gaps_targeted=len(targets),
+        candidates=candidate_count, verdicts=counts, accepted=len(accepted), files_written=tuple(written),
+        lines_before=(covered_lines, measured), lines_after=(covered_lines + new_lines, measured),
+        branches_before=(covered_branches, total_branches), branches_after=(covered_branches + new_arcs, total_branches),
+        prompt_tokens=int(usage["prompt"]), completion_tokens=int(usage["completion"]), cached_tokens=int(usage["cached"]),
+        seconds={k: round(v, 2) for k, v in seconds.items()}, gaps=tuple(outcomes), warnings=tuple(warnings),
+        accepted_verdicts=tuple(accepted),
+    )

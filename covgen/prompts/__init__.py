@@ -1,0 +1,1 @@
+"""Prompt families: the messages covgen sends a model, per test framework."""

@@ -1,0 +1,192 @@
+"""The acceptance funnel: every candidate test ends with exactly one :class:`Verdict`.
+
+static screen → collect (import) → run with per-test coverage → gain on its target →
+reruns (reverse order; then a fresh process beside the module's existing tests) → greedy
+selection of a minimal set. Only tests that pass every run and reach target lines or branches
+nothing covered before survive; :func:`select` decides which of them are needed.
+"""
+
+from __future__ import annotations
+
+import ast
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from covgen.model import Candidate, Gap, TestVerdict, Verdict
+from covgen.runners.pytest_runner import PytestRunner, TestOutcome
+from covgen.screen import unsafe_reason
+
+__all__ = ["Validator", "select", "CANDIDATE_DIR"]
+
+#: Where candidates are written inside the workspace (never in the user's tree).
+CANDIDATE_DIR = ".covgen_candidates"
+
+
+@dataclass(frozen=True, slots=True)
+class _Runnable:
+    candidate: Candidate
+    gap: Gap
+    file: str
+
+
+class Validator:
+    """Run batches of candidates through the funnel in one workspace."""
+
+    def __init__(
+        self,
+        runner: PytestRunner,
+        gaps: Mapping[str, Gap],
+        *,
+        runs: int = 3,
+        existing_tests: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self.runner = runner
+        self.gaps = gaps
+        self.runs = max(1, runs)
+        self.existing_tests = existing_tests or {}
+        self.directory = runner.workspace.path / CANDIDATE_DIR
+        self.directory.mkdir(exist_ok=True)
+
+    async def validate(self, candidates: Sequence[Candidate]) -> list[TestVerdict]:
+        verdicts: list[TestVerdict] = []
+        runnable: list[_Runnable] = []
+        for candidate in candidates:
+            gap = self.gaps[candidate.gap_id]
+            early = _static_verdict(candidate)
+            if early is not None:
+                verdicts.append(early)
+                continue
+            name = f"test_covgen_{candidate.id}.py"
+            (self.directory / name).write_text(candidate.source, encoding="utf-8")
+            runnable.append(_Runnable(candidate, gap, f"{CANDIDATE_DIR}/{name}"))
+        if not runnable:
+            return verdicts
+        first = await self.runner.run(
+            [r.file for r in runnable], coverage_of=sorted({r.gap.path for r in runnable})
+        )
+        self._restore(first.outcomes.values())
+        survivors: dict[str, tuple[_Runnable, TestOutcome, TestVerdict]] = {}
+        for item in runnable:
+            if item.file in first.collect_errors:
+                verdicts.append(_module_verdict(item.candidate, Verdict.COMPILE_ERROR, _trim(first.collect_errors[item.file])))
+                continue
+            tests = {n: o for n, o in first.outcomes.items() if n.startswith(item.file + "::")}
+            if not tests:
+                verdicts.append(_module_verdict(item.candidate, Verdict.FAILED, "the module defines no test that pytest collects"))
+                continue
+            for nodeid, outcome in tests.items():
+                verdict = _first_run_verdict(item, nodeid, outcome)
+                if verdict.verdict is Verdict.ACCEPTED:
+                    survivors[nodeid] = (item, outcome, verdict)
+                else:
+                    verdicts.append(verdict)
+        # Reruns only for tests that could be accepted: flakiness checks cost a process each.
+        for run_number in range(2, self.runs + 1):
+            if not survivors:
+                break
+            last = run_number == self.runs
+            order = list(survivors)[::-1]
+            if last:
+                existing = sorted({t for item, _, _ in survivors.values() for t in self.existing_tests.get(item.gap.path, ())})
+                order = existing + list(survivors)
+            rerun = await self.runner.run(order)
+            self._restore(rerun.outcomes.values())
+            for nodeid in list(survivors):
+                item, _, verdict = survivors[nodeid]
+                again = rerun.outcomes.get(nodeid)
+                where = "beside the module's existing tests in a fresh process" if last else f"on run {run_number} (reverse order)"
+                if again is not None and again.changed_files:
+                    verdicts.append(replace(verdict, verdict=Verdict.UNSAFE, message=f"changed project files: {', '.join(again.changed_files)}"))
+                elif again is None or again.outcome != "passed":
+                    state = again.outcome if again is not None else "did not run"
+                    message = again.message if again is not None else ""
+                    verdicts.append(replace(verdict, verdict=Verdict.FLAKY, message=f"passed once, then {state} {where}: {_trim(message)}"))
+                else:
+                    continue
+                del survivors[nodeid]
+        verdicts.extend(verdict for _, _, verdict in survivors.values())
+        return verdicts
+
+
+    def _restore(self, outcomes: Iterable[TestOutcome]) -> None:
+        """Undo what a test changed in the workspace, so it cannot skew other candidates' runs."""
+        workspace = self.runner.workspace
+        for relative in sorted({path for outcome in outcomes for path in outcome.changed_files}):
+            original, copy = workspace.source_root / relative, workspace.path / relative
+            if original.is_file():
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(original, copy)
+            elif copy.is_file() or copy.is_symlink():
+                copy.unlink()
+
+
+def select(verdicts: Sequence[TestVerdict]) -> list[TestVerdict]:
+    """Keep a minimal set: greedily the test adding the most uncovered lines and arcs.
+
+    Tests whose gain is already covered by those kept become ``REDUNDANT``; everything else is
+    returned unchanged.
+    """
+    covered: set[tuple[str, object]] = set()
+    pool = [v for v in verdicts if v.verdict is Verdict.ACCEPTED]
+    others = [v for v in verdicts if v.verdict is not Verdict.ACCEPTED]
+    chosen: list[TestVerdict] = []
+
+    def items(verdict: TestVerdict) -> set[tuple[str, object]]:
+        gap = verdict.gap_id
+        return {(gap, ("line", line)) for line in verdict.gained_lines} | {(gap, ("arc", arc)) for arc in verdict.gained_arcs}
+
+    while pool:
+        best = max(pool, key=lambda v: (len(items(v) - covered), -len(v.test_name), v.candidate_id))
+        fresh = items(best) - covered
+        if not fresh:
+            break
+        covered |= fresh
+        chosen.append(best)
+        pool.remove(best)
+    redundant = [replace(v, verdict=Verdict.REDUNDANT, message="adds nothing the kept tests do not cover") for v in pool]
+    return others + chosen + redundant
+
+
+def _static_verdict(candidate: Candidate) -> TestVerdict | None:
+    try:
+        ast.parse(candidate.source)
+    except SyntaxError as err:
+        return _module_verdict(candidate, Verdict.SYNTAX_ERROR, f"line {err.lineno}: {err.msg}")
+    reason = unsafe_reason(candidate.source)
+    if reason is not None:
+        return _module_verdict(candidate, Verdict.UNSAFE, f"never run: {reason}")
+    return None
+
+
+def _first_run_verdict(item: _Runnable, nodeid: str, outcome: TestOutcome) -> TestVerdict:
+    test_name = nodeid.split("::", 1)[1]
+    base = TestVerdict(item.candidate.id, item.gap.id, test_name, Verdict.ACCEPTED)
+    if outcome.changed_files:
+        return replace(base, verdict=Verdict.UNSAFE, message=f"changed project files: {', '.join(outcome.changed_files)}")
+    if outcome.outcome == "timeout":
+        return replace(base, verdict=Verdict.TIMEOUT, message=_trim(outcome.message))
+    if outcome.outcome == "skipped":
+        return replace(base, verdict=Verdict.FAILED, message="skipped: a skipped test proves nothing")
+    if outcome.outcome != "passed":
+        return replace(base, verdict=Verdict.FAILED, message=_trim(outcome.message))
+    gap = item.gap
+    lines = outcome.lines.get(gap.path, frozenset())
+    arcs = outcome.arcs.get(gap.path, frozenset())
+    gained_lines = tuple(sorted(lines.intersection(gap.uncovered_lines)))
+    gained_arcs = tuple(sorted(arcs.intersection(gap.missing_arcs)))
+    if not gained_lines and not gained_arcs:
+        missing = ", ".join(map(str, gap.uncovered_lines[:12])) or "only branches"
+        return replace(base, verdict=Verdict.NO_GAIN, message=f"passes but reaches none of the uncovered lines ({missing}) or branches")
+    return replace(base, gained_lines=gained_lines, gained_arcs=gained_arcs)
+
+
+def _module_verdict(candidate: Candidate, verdict: Verdict, message: str) -> TestVerdict:
+    return TestVerdict(candidate.id, candidate.gap_id, "", verdict, message)
+
+
+def _trim(message: str, limit: int = 1500) -> str:
+    """Keep a failure's tail (the assertion and the line), which is what a repair prompt needs."""
+    message = message.strip()
+    return message if len(message) <= limit else "…" + message[-limit:]
+

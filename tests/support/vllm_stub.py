@@ -1,0 +1,160 @@
+"""A real HTTP server on 127.0.0.1 that speaks vLLM's OpenAI-compatible protocol from a script.
+
+No model runs here and nothing it returns measures any model's quality. It exists so covgen's
+model path is exercised over real sockets: ``/health``, ``/v1/models``, ``/tokenize`` and
+``/v1/chat/completions`` with ``n`` choices and ``usage`` (including cached prompt tokens, from a
+simulated prefix cache of 16-token blocks). Answers come from a script keyed by the method named
+in the prompt's "Code under test" heading, one list of answers per attempt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_FOCAL = re.compile(r"## Code under test: (\S+) \(")
+_BLOCK = 16
+
+
+def estimate_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+@dataclass
+class StubState:
+    model: str = "stub/coder-instruct"
+    max_model_len: int = 32768
+    #: qualname → answers per attempt (attempt 1 = first prompt, 2 = first repair, …).
+    script: dict[str, list[list[str]]] = field(default_factory=dict)
+    default_answer: str = "I cannot help with that."
+    healthy: bool = True
+    tokenize: bool = True
+    #: Fail this many chat requests with HTTP 503 before answering (retry tests).
+    fail_next: int = 0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    prompts_seen: list[str] = field(default_factory=list)
+    #: Optional hook deciding how long a completion takes (the bench's continuous-batching model).
+    delay: Callable[[int, int, int], None] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, body: dict[str, Any]) -> list[str]:
+        messages = body["messages"]
+        first_user = next(m["content"] for m in messages if m["role"] == "user")
+        match = _FOCAL.search(first_user)
+        attempt = sum(1 for m in messages if m["role"] == "user")
+        answers = self.script.get(match.group(1), []) if match else []
+        chosen = answers[min(attempt, len(answers)) - 1] if answers else [self.default_answer]
+        n = int(body.get("n", 1))
+        return [chosen[i % len(chosen)] for i in range(n)]
+
+    def cached_prefix_tokens(self, prompt: str) -> int:
+        best = 0
+        for previous in self.prompts_seen:
+            length = 0
+            for a, b in zip(previous, prompt):
+                if a != b:
+                    break
+                length += 1
+            best = max(best, length)
+        self.prompts_seen.append(prompt)
+        return (estimate_tokens(prompt[:best]) // _BLOCK) * _BLOCK if best else 0
+
+
+def _render(messages: list[dict[str, str]]) -> str:
+    return "".join(f"<|{m['role']}|>{m['content']}" for m in messages) + "<|assistant|>"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    state: StubState
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, status: int, document: dict[str, Any]) -> None:
+        body = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path == "/health":
+            self._send(200 if self.state.healthy else 503, {})
+        elif self.path == "/v1/models":
+            self._send(200, {"object": "list", "data": [{"id": self.state.model, "object": "model", "max_model_len": self.state.max_model_len}]})
+        else:
+            self._send(404, {"error": "not found"})
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+        state = self.state
+        if self.path == "/tokenize":
+            if not state.tokenize:
+                self._send(404, {"error": "not found"})
+                return
+            text = _render(body["messages"]) if "messages" in body else body.get("prompt", "")
+            self._send(200, {"count": estimate_tokens(text), "max_model_len": state.max_model_len, "tokens": []})
+            return
+        if self.path != "/v1/chat/completions":
+            self._send(404, {"error": "not found"})
+            return
+        with state.lock:
+            state.requests.append(body)
+            if state.fail_next > 0:
+                state.fail_next -= 1
+                failing = True
+            else:
+                failing = False
+        if failing:
+            self._send(503, {"error": "overloaded"})
+            return
+        if body.get("model") != state.model:
+            self._send(404, {"error": f"model {body.get('model')!r} not found"})
+            return
+        prompt = _render(body["messages"])
+        prompt_tokens = estimate_tokens(prompt)
+        if prompt_tokens > state.max_model_len:
+            self._send(400, {"error": "prompt too long"})
+            return
+        with state.lock:
+            cached = state.cached_prefix_tokens(prompt)
+        texts = state.answer(body)
+        completion_tokens = sum(estimate_tokens(t) for t in texts)
+        if state.delay is not None:
+            state.delay(prompt_tokens - cached, completion_tokens, len(texts))
+        self._send(200, {
+            "id": f"chatcmpl-{len(state.requests)}", "object": "chat.completion", "created": int(time.time()), "model": state.model,
+            "choices": [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"} for i, t in enumerate(texts)],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens, "prompt_tokens_details": {"cached_tokens": cached}},
+        })
+
+
+class StubServer:
+    """Start with ``with StubServer(state) as server:``; ``server.url`` is the /v1 base URL."""
+
+    def __init__(self, state: StubState) -> None:
+        handler = type("Handler", (_Handler,), {"state": state})
+        self.state = state
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> StubServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,231 @@
+"""`covgen run --engine llm` end to end: real CLI, real sockets, real pytest and coverage.py.
+
+The model is a scripted local server (tests/support/vllm_stub.py); everything else is real.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES
+from support.vllm_stub import StubServer, StubState
+
+
+def fence(code: str) -> str:
+    return "Here are the tests.\n\n```python\n" + textwrap.dedent(code).strip() + "\n```\n"
+
+
+GOOD_QUARTER = fence("""
+    from datetime import date
+    from inventory.dates import quarter
+
+    def test_quarter_of_may_is_q2():
+        assert quarter(date(2024, 5, 1)) == "2024-Q2"
+""")
+BROKEN = "```python\ndef test_broken(:\n    pass\n```"
+GOOD_WEEKEND = fence("""
+    from datetime import date
+    from inventory.dates import is_weekend
+
+    def test_saturday_is_weekend():
+        assert is_weekend(date(2024, 6, 1))
+""")
+WRONG_DURATION = fence("""
+    from datetime import timedelta
+    from inventory.dates import parse_duration
+
+    def test_three_days_wrongly():
+        assert parse_duration("P3D") == timedelta(days=4)
+""")
+GOOD_DURATION = fence("""
+    from datetime import timedelta
+    import pytest
+    from inventory.dates import parse_duration
+
+    def test_weeks_and_days():
+        assert parse_duration("P1W2D") == timedelta(days=9)
+
+    def test_empty_duration_is_rejected():
+        with pytest.raises(ValueError, match="unsupported"):
+            parse_duration("P")
+""")
+HANG = fence("""
+    def test_forever():
+        while True:
+            pass
+""")
+FLAKY = fence("""
+    import os
+    import pathlib
+    from datetime import date
+    from inventory.dates import add_business_days
+
+    def test_friday_plus_one_once():
+        marker = pathlib.Path(os.environ["HOME"]) / "flaky-marker"
+        first = not marker.exists()
+        marker.write_text("seen")
+        assert first
+        assert add_business_days(date(2024, 6, 7), 1) == date(2024, 6, 10)
+""")
+GOOD_ADD = fence("""
+    from datetime import date
+    from inventory.dates import add_business_days
+
+    def test_friday_plus_one_is_monday():
+        assert add_business_days(date(2024, 6, 7), 1) == date(2024, 6, 10)
+
+    def test_monday_minus_one_is_friday():
+        assert add_business_days(date(2024, 6, 10), -1) == date(2024, 6, 7)
+""")
+NO_GAIN = fence("""
+    from inventory.parsing import parse_sku
+
+    def test_sku_again():
+        assert str(parse_sku("abc-0042")) == "ABC-0042"
+""")
+EDITS_PROJECT = fence("""
+    import pathlib
+
+    def test_scribbles_on_the_project():
+        pathlib.Path("inventory/items.py").write_text("# gone\\n")
+""")
+GOOD_REMOVE = fence("""
+    import pytest
+    from inventory.items import Item, Stock
+
+    def test_removing_the_last_items_forgets_them():
+        stock = Stock()
+        stock.add(Item("saw", 1000), 2)
+        assert stock.remove("saw", 2) == 0
+        assert stock.total_value() == 0
+
+    def test_removing_an_unknown_item_raises():
+        with pytest.raises(KeyError):
+            Stock().remove("hammer")
+
+    def test_removing_more_than_stocked_raises():
+        stock = Stock()
+        stock.add(Item("saw", 1000))
+        with pytest.raises(ValueError, match="only 1 of saw"):
+            stock.remove("saw", 5)
+""")
+
+
+def shell_out(marker: Path) -> str:
+    return fence(f"""
+        import subprocess
+
+        def test_shell():
+            subprocess.run(["touch", "{marker}"])
+    """)
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+@pytest.fixture
+def project(tmp_path: Path, producers) -> dict[str, Path]:
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURES / "python", root, ignore=shutil.ignore_patterns("reports", "__pycache__"))
+    reports = producers.python_reports(root, tmp_path / "reports")
+    return {"root": root, "report": reports["coveragepy"]}
+
+
+def run_covgen(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "covgen", "run", "--root", str(root), *args],
+        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600,
+    )
+
+
+def test_llm_run_keeps_exactly_the_proven_tests(project, tmp_path: Path) -> None:
+    root = project["root"]
+    marker = tmp_path / "shell-out-ran"
+    state = StubState(script={
+        "quarter": [[GOOD_QUARTER]],
+        "is_weekend": [[BROKEN], [GOOD_WEEKEND]],
+        "parse_duration": [[WRONG_DURATION, GOOD_DURATION]],
+        "add_business_days": [[HANG, FLAKY], [GOOD_ADD]],
+        "parse_bool": [[shell_out(marker), NO_GAIN]],
+        "Stock.remove": [[EDITS_PROJECT, GOOD_REMOVE]],
+    })
+    before = tree_digest(root)
+    summary_path = tmp_path / "summary.json"
+    with StubServer(state) as server:
+        result = run_covgen(
+            root, "--report", str(project["report"]), "--engine", "llm", "--model-url", server.url,
+            "--candidates", "2", "--test-timeout", "3", "--output", f"json:{summary_path}",
+            "--include", "inventory/dates.py", "--include", "inventory/parsing.py", "--include", "inventory/items.py",
+        )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(summary_path.read_text())
+    by_gap = {g["id"].split("::")[1]: g for g in summary["gaps"]}
+
+    # Exactly the proven tests survive; each failure got its own verdict.
+    assert by_gap["quarter"]["accepted_tests"] == ["test_quarter_of_may_is_q2"]
+    assert by_gap["quarter"]["verdicts"] == {"ACCEPTED": 1, "REDUNDANT": 1}
+    assert by_gap["is_weekend"]["accepted_tests"] == ["test_saturday_is_weekend"]
+    assert by_gap["is_weekend"]["verdicts"]["SYNTAX_ERROR"] == 2
+    assert sorted(by_gap["parse_duration"]["accepted_tests"]) == ["test_empty_duration_is_rejected", "test_weeks_and_days"]
+    assert by_gap["parse_duration"]["verdicts"]["FAILED"] == 1
+    # Going backwards runs the same lines and arcs (a conditional expression is no branch arc).
+    assert by_gap["add_business_days"]["accepted_tests"] == ["test_friday_plus_one_is_monday"]
+    assert by_gap["add_business_days"]["verdicts"]["REDUNDANT"] == 3
+    assert by_gap["add_business_days"]["verdicts"]["TIMEOUT"] == 1
+    assert by_gap["add_business_days"]["verdicts"]["FLAKY"] == 1
+    assert by_gap["parse_bool"]["accepted_tests"] == []
+    assert by_gap["parse_bool"]["verdicts"] == {"UNSAFE": 2, "NO_GAIN": 2}
+    assert sorted(by_gap["Stock.remove"]["accepted_tests"]) == [
+        "test_removing_an_unknown_item_raises", "test_removing_more_than_stocked_raises", "test_removing_the_last_items_forgets_them",
+    ]
+    assert by_gap["Stock.remove"]["verdicts"]["UNSAFE"] == 1
+    assert summary["accepted_tests"] == 8
+
+    # The shell-out was never executed; the file-editing test ran in the copy only.
+    assert not marker.exists()
+    after = tree_digest(root)
+    written = {"tests/covgen/test_inventory_dates_covgen.py", "tests/covgen/test_inventory_items_covgen.py"}
+    assert set(summary["files_written"]) == written
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert set(after) - set(before) == written | {".covgen/requests.jsonl"}
+
+    # The gain is real: a fresh coverage run of the project with the new files covers the lines.
+    check = subprocess.run(
+        [sys.executable, "-m", "coverage", "run", "--branch", "--data-file", str(tmp_path / ".cov"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=root, capture_output=True, text=True,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    report = subprocess.run(
+        [sys.executable, "-m", "coverage", "json", "--data-file", str(tmp_path / ".cov"), "-o", str(tmp_path / "after.json")],
+        cwd=root, capture_output=True, text=True,
+    )
+    assert report.returncode == 0, report.stderr
+    after_cov = json.loads((tmp_path / "after.json").read_text())["files"]
+    dates_missing = set(after_cov["inventory/dates.py"]["missing_lines"])
+    assert not {12, 17, 18, 19, 20, 21, 22, 23, 24, 29, 30, 31, 32, 33, 34, 38} & dates_missing
+    lines = summary["coverage"]["lines"]
+    covered_after = sum(len(f["executed_lines"]) for f in after_cov.values())
+    assert lines["after"]["covered"] == covered_after
+    assert lines["after"]["covered"] > lines["before"]["covered"]
+
+    # The written files open with covgen's header, name their targets, and merge imports once.
+    dates_tests = (root / "tests/covgen/test_inventory_dates_covgen.py").read_text()
+    assert dates_tests.startswith("# covgen: generated tests for inventory/dates.py")
+    assert "#   quarter: +1 lines" in dates_tests
+    assert dates_tests.count("from datetime import date\n") == 1
+
+    # Every request asked for n candidates and never sent the removed guided_* fields.
+    assert all(r["n"] == 2 and not any(k.startswith("guided_") for k in r) for r in state.requests)

@@ -162,6 +162,13 @@ def _diff_cover(path: str, fmt: str) -> int:
     return sum(1 for _ in root.iter("line"))
 
 
+def generate_atomically(generate, path: Path, *args: int) -> None:  # type: ignore[no-untyped-def]
+    """Write to a side file and rename: an interrupted run never leaves a truncated report."""
+    partial = path.with_name(path.name + ".part")
+    generate(partial, *args)
+    partial.replace(path)
+
+
 def run_measure(kind: str, path: Path, fmt: str, repeat: int = 3) -> dict[str, float]:
     """Median of `repeat` fresh-process runs: this machine's timings wander by ±20 %."""
     runs = [_measure_once(kind, path, fmt) for _ in range(repeat)]
@@ -191,7 +198,8 @@ def main() -> None:
     if args.measure:
         print(json.dumps(measure(args.measure, args.file, args.format)))
         return
-    WORK.mkdir(exist_ok=True)
+    work = WORK / f"scale-{args.scale:g}"  # generated once per scale, then reused
+    work.mkdir(parents=True, exist_ok=True)
     have_diff_cover = subprocess.run([sys.executable, "-c", "import diff_cover"], capture_output=True).returncode == 0
     plans = [
         ("cobertura", generate_cobertura, "cobertura.xml", 2000, 1150),
@@ -201,10 +209,10 @@ def main() -> None:
     print(f"{'format':<10} {'size':>7} {'covgen':>8}  {'baseline':<28} {'base':>7} {'ratio':>6}")
     memory_rows = []
     for fmt, generate, name, files, per_file in plans:
-        full = WORK / name
+        full = work / name
         count = max(1, int(files * args.scale))
-        if not full.exists() or full.stat().st_size < (count * per_file * 8):
-            generate(full, count, per_file)
+        if not full.exists():
+            generate_atomically(generate, full, count, per_file)
         size_mb = full.stat().st_size / 1e6
         ours = run_measure("covgen", full, fmt)
         baselines = [("bare lxml iterparse" if fmt != "lcov" else "bare line loop (split DA)", run_measure("bare", full, fmt))]
@@ -224,11 +232,11 @@ def main() -> None:
             )
         # Memory: the same files written once and four times over (readers merge repeats), so
         # the result is identical and only the report's size changes.
-        once, four = WORK / f"mem1-{name}", WORK / f"mem4-{name}"
+        once, four = work / f"mem1-{name}", work / f"mem4-{name}"
         memory_files = max(1, count // 4)
         if not four.exists():
-            generate(once, memory_files, per_file)
-            generate(four, memory_files, per_file, repeat=4)
+            generate_atomically(generate, once, memory_files, per_file)
+            generate_atomically(generate, four, memory_files, per_file, 4)
         one_run, four_run = run_measure("covgen", once, fmt), run_measure("covgen", four, fmt)
         memory_rows.append(
             f"{fmt:<10} {once.stat().st_size / 1e6:>5.0f}MB → {four.stat().st_size / 1e6:>5.0f}MB: "

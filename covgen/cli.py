@@ -173,23 +173,19 @@ async def _run(root: Path, report: CoverageReport, gaps: list[Gap], settings: Se
     from covgen.engines.factory import open_engine
     from covgen.pipeline import RunOptions, run_pipeline
 
-    engine, reason = await open_engine(
+    engines, reason = await open_engine(
         settings.engine, model_url=settings.model_url, model=settings.model, concurrency=settings.concurrency,
         candidates=settings.candidates, temperature=settings.temperature, seed=settings.seed,
         max_tokens=settings.max_tokens, structured=settings.structured, wait_for_model=settings.wait_for_model,
         record=record, replay=replay, audit_log=(root / settings.audit_log) if settings.audit_log else None,
-        explore_seconds=settings.explore_seconds, python=python,
+        explore_seconds=settings.explore_seconds, python=python, root=root.resolve(),
     )
     options = RunOptions(
         root=root.resolve(), test_dir=settings.test_dir, python=python, runs=settings.runs,
         max_attempts=settings.max_attempts, test_timeout=settings.test_timeout, budget_seconds=settings.budget_seconds,
-        concurrency=settings.concurrency, sandbox=settings.sandbox, needs_prompts=engine.name != "explore",
+        concurrency=settings.concurrency, sandbox=settings.sandbox,
     )
-    try:
-        return await run_pipeline(report, gaps, engine, options, engine_reason=reason, progress=_progress_line)
-    except BaseException:
-        await engine.aclose()
-        raise
+    return await run_pipeline(report, gaps, engines, options, engine_reason=reason, progress=_progress_line)
 
 
 def _progress_line(line: str) -> None:

@@ -14,7 +14,7 @@ import itertools
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from covgen.engines import Engine, Proposal, Target
@@ -47,7 +47,6 @@ class RunOptions:
     max_batch: int = 128
     sandbox: str = "auto"
     write: bool = True
-    needs_prompts: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,17 +153,18 @@ class _Batcher:
 async def run_pipeline(
     report: CoverageReport,
     gaps: Sequence[Gap],
-    engine: Engine,
+    engines: Sequence[Engine],
     options: RunOptions,
     *,
     engine_reason: str = "",
     progress: Progress = lambda line: None,
 ) -> RunSummary:
+    """Run `engines` in phases over `gaps`: each later phase works on what is still uncovered."""
     started = time.monotonic()
     deadline = started + options.budget_seconds if options.budget_seconds else None
     layers = probe()
     facts = ProjectFacts(options.root, options.test_dir)
-    targets, warnings = build_targets(gaps, options.root, facts, with_context=options.needs_prompts)
+    targets, warnings = build_targets(gaps, options.root, facts, with_context=engines[0].name != "explore")
     verdicts: list[TestVerdict] = []
     candidates: dict[str, Candidate] = {}
     usage = {"prompt": 0, "completion": 0, "cached": 0, "model_seconds": 0.0}
@@ -173,30 +173,31 @@ async def run_pipeline(
     written: list[str] = []
     accepted: list[TestVerdict] = []
     confirmed: dict[str, tuple[frozenset[int], frozenset[tuple[int, int]]]] = {}
-    with Workspace(options.root) as workspace:
-        runner = PytestRunner(
-            workspace, python=options.python, policy=SandboxPolicy(network=options.sandbox), test_timeout=options.test_timeout, layers=layers
-        )
-        await runner.check_interpreter()
-        gap_by_id = {t.gap.id: t.gap for t in targets}
-        existing = {t.gap.path: facts.tests_of(t.module) for t in targets}
-        batcher = _Batcher(Validator(runner, gap_by_id, runs=options.runs, existing_tests=existing), options.batch_window, options.max_batch)
-        semaphore = asyncio.Semaphore(options.concurrency)
-        done_count = itertools.count(1)
-        seconds["prepare"] = time.monotonic() - started
+    description = ", then ".join(engine.describe() for engine in engines)
+    try:
+        with Workspace(options.root) as workspace:
+            runner = PytestRunner(
+                workspace, python=options.python, policy=SandboxPolicy(network=options.sandbox),
+                test_timeout=options.test_timeout, layers=layers,
+            )
+            await runner.check_interpreter()
+            gap_by_id = {t.gap.id: t.gap for t in targets}
+            existing = {t.gap.path: facts.tests_of(t.module) for t in targets}
+            validator = Validator(runner, gap_by_id, runs=options.runs, existing_tests=existing)
+            batcher = _Batcher(validator, options.batch_window, options.max_batch)
+            seconds["prepare"] = time.monotonic() - started
 
-        def over_budget() -> bool:
-            return deadline is not None and time.monotonic() > deadline
+            def over_budget() -> bool:
+                return deadline is not None and time.monotonic() > deadline
 
-        def account(proposal: Proposal) -> None:
-            usage["prompt"] += proposal.prompt_tokens
-            usage["completion"] += proposal.completion_tokens
-            usage["cached"] += proposal.cached_tokens
-            usage["model_seconds"] += proposal.seconds
-            warnings.extend(note for note in proposal.notes if note not in warnings)
+            def account(proposal: Proposal) -> None:
+                usage["prompt"] += proposal.prompt_tokens
+                usage["completion"] += proposal.completion_tokens
+                usage["cached"] += proposal.cached_tokens
+                usage["model_seconds"] += proposal.seconds
+                warnings.extend(note for note in proposal.notes if note not in warnings)
 
-        async def work(target: Target) -> None:
-            async with semaphore:
+            async def work(engine: Engine, target: Target, counter: Callable[[], int], total: int) -> None:
                 if over_budget():
                     return
                 try:
@@ -228,29 +229,65 @@ async def run_pipeline(
                     account(proposal)
                     attempt += 1
                 kept = sum(1 for v in verdicts if v.gap_id == target.gap.id and v.verdict is Verdict.ACCEPTED)
-                progress(f"[{next(done_count)}/{len(targets)}] {target.gap.id}: {kept} test(s) pass with new coverage")
+                progress(f"[{engine.name} {counter()}/{total}] {target.gap.id}: {kept} test(s) pass with new coverage")
 
-        generation_started = time.monotonic()
-        await asyncio.gather(*(work(target) for target in targets))
-        seconds["generate+validate"] = time.monotonic() - generation_started
-        seconds["model (busy)"] = usage["model_seconds"]
-        seconds["sandbox (busy)"] = batcher.seconds
+            generation_started = time.monotonic()
+            phase_targets = targets
+            for phase, engine in enumerate(engines):
+                if phase > 0:
+                    phase_targets, more = _remaining(targets, verdicts, options.root, facts, with_context=engine.name != "explore")
+                    warnings.extend(more)
+                    gap_by_id.update((t.gap.id, t.gap) for t in phase_targets)
+                count = itertools.count(1)
+                semaphore = asyncio.Semaphore(options.concurrency)
 
-        writing_started = time.monotonic()
-        verdicts = select(verdicts)
-        chosen = [v for v in verdicts if v.verdict is Verdict.ACCEPTED]
-        provenance = f"engine: {engine.describe()}"
-        contents, accepted, confirmed, dropped = await _confirm(chosen, candidates, gap_by_id, workspace, runner, options, provenance)
-        verdicts = [v for v in verdicts if v not in dropped] + [
-            TestVerdict(v.candidate_id, v.gap_id, v.test_name, Verdict.FLAKY, "failed when run together with the other accepted tests")
-            for v in dropped
-        ]
-        if contents and options.write:
-            written = write_files(options.root, contents)
-        seconds["confirm+write"] = time.monotonic() - writing_started
-    await engine.aclose()
+                async def bounded(target: Target, engine: Engine = engine, total: int = len(phase_targets)) -> None:
+                    async with semaphore:
+                        await work(engine, target, lambda: next(count), total)
+
+                await asyncio.gather(*(bounded(target) for target in phase_targets))
+            seconds["generate+validate"] = time.monotonic() - generation_started
+            seconds["engine (busy)"] = usage["model_seconds"]
+            seconds["sandbox (busy)"] = batcher.seconds
+
+            writing_started = time.monotonic()
+            verdicts = select(verdicts)
+            chosen = [v for v in verdicts if v.verdict is Verdict.ACCEPTED]
+            original = {t.gap.id: t.gap for t in targets}
+            contents, accepted, confirmed, dropped = await _confirm(
+                chosen, candidates, original, workspace, runner, options, f"engine: {description}"
+            )
+            verdicts = [v for v in verdicts if v not in dropped] + [
+                TestVerdict(v.candidate_id, v.gap_id, v.test_name, Verdict.FLAKY, "failed when run together with the other accepted tests")
+                for v in dropped
+            ]
+            if contents and options.write:
+                written = write_files(options.root, contents)
+            seconds["confirm+write"] = time.monotonic() - writing_started
+    finally:
+        for engine in engines:
+            await engine.aclose()
     seconds["total"] = time.monotonic() - started
-    return _summarise(report, targets, engine, engine_reason, layers.describe(), verdicts, accepted, confirmed, written, usage, seconds, warnings, len(candidates))
+    return _summarise(report, targets, description, engine_reason, layers.describe(), verdicts, accepted, confirmed, written, usage, seconds, warnings, len(candidates))
+
+
+def _remaining(
+    targets: list[Target], verdicts: list[TestVerdict], root: Path, facts: ProjectFacts, *, with_context: bool
+) -> tuple[list[Target], list[str]]:
+    """The gaps narrowed to the lines and arcs no passing test reached yet."""
+    narrowed = []
+    for target in targets:
+        gap = target.gap
+        reached = [v for v in verdicts if v.gap_id == gap.id and v.verdict is Verdict.ACCEPTED]
+        lines = tuple(line for line in gap.uncovered_lines if not any(line in v.gained_lines for v in reached))
+        arcs = tuple(arc for arc in gap.missing_arcs if not any(arc in v.gained_arcs for v in reached))
+        if lines or arcs:
+            branch_lines = {arc[0] for arc in arcs}
+            narrowed.append(replace(
+                gap, uncovered_lines=lines, missing_arcs=arcs,
+                missed_branches=tuple(b for b in gap.missed_branches if b.line in branch_lines or not gap.missing_arcs),
+            ))
+    return build_targets(narrowed, root, facts, with_context=with_context)
 
 
 async def _confirm(
@@ -304,7 +341,7 @@ def _repair_feedback(batch: list[Candidate], results: list[TestVerdict], gap: Ga
 def _summarise(
     report: CoverageReport,
     targets: list[Target],
-    engine: Engine,
+    description: str,
     engine_reason: str,
     sandbox: str,
     verdicts: list[TestVerdict],
@@ -342,7 +379,7 @@ def _summarise(
             tuple(sorted({line for v in kept for line in v.gained_lines})), len({arc for v in kept for arc in v.gained_arcs}), per,
         ))
     return RunSummary(
-        engine=engine.describe(), engine_reason=engine_reason, sandbox=sandbox, gaps_targeted=len(targets),
+        engine=description, engine_reason=engine_reason, sandbox=sandbox, gaps_targeted=len(targets),
         candidates=candidate_count, verdicts=counts, accepted=len(accepted), files_written=tuple(written),
         lines_before=(covered_lines, measured), lines_after=(covered_lines + new_lines, measured),
         branches_before=(covered_branches, total_branches), branches_after=(covered_branches + new_arcs, total_branches),

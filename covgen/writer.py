@@ -9,6 +9,7 @@ atomically (a temporary file renamed over the target), so a crash never leaves h
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -121,10 +122,15 @@ def _render_one(target: Path, relative: str, tests: Sequence[AcceptedTest], prov
         _merge_module(cst.parse_module(group[0].candidate.source), keep, imports, body, used, landed, relative)
         for name, nodeid in landed.items():
             names[(group[0].candidate.id, name)] = nodeid
+    by_gap: dict[str, list[AcceptedTest]] = {}
     for test in tests:
-        gain = test.verdict
-        branches = f", {len(gain.gained_arcs)} branches" if gain.gained_arcs else ""
-        header_targets.append(f"#   {test.gap.qualname}: +{len(gain.gained_lines)} lines{branches} ({_lines(gain.gained_lines)})")
+        by_gap.setdefault(test.gap.qualname, []).append(test)
+    for qualname, gap_tests in by_gap.items():
+        lines = sorted({line for t in gap_tests for line in t.verdict.gained_lines})
+        arcs = {arc for t in gap_tests for arc in t.verdict.gained_arcs}
+        branches = f", {len(arcs)} branches" if arcs else ""
+        count = f" by {len(gap_tests)} tests" if len(gap_tests) > 1 else ""
+        header_targets.append(f"#   {qualname}: +{len(lines)} lines{branches}{count} ({_lines(lines)})")
     target_path = tests[0].gap.path
     header = [
         f"{MARKER} for {target_path}. Keep this line: covgen only adds to files that start with it.",
@@ -133,9 +139,26 @@ def _render_one(target: Path, relative: str, tests: Sequence[AcceptedTest], prov
     ]
     if provenance:
         header.append(f"# {provenance}")
-    futures = [i for i in imports if i.startswith("from __future__")]
-    rest = [i for i in imports if not i.startswith("from __future__")]
-    return "\n".join(header) + "\n" + "\n".join(futures + rest) + "\n\n\n" + "\n\n\n".join(body) + "\n"
+    return "\n".join(header) + "\n" + "\n".join(_ordered_imports(imports)) + "\n\n\n" + "\n\n\n".join(body) + "\n"
+
+
+_FROM_IMPORT = re.compile(r"^from ([\w.]+) import ([\w, ]+)$")
+
+
+def _ordered_imports(imports: Sequence[str]) -> list[str]:
+    """``__future__`` first, then ``import x``, then ``from x import a, b`` merged per module."""
+    merged: dict[str, list[str]] = {}
+    plain: list[str] = []
+    for line in imports:
+        match = _FROM_IMPORT.match(line)
+        if match is None:
+            plain.append(line)
+            continue
+        names = merged.setdefault(match.group(1), [])
+        names.extend(n.strip() for n in match.group(2).split(",") if n.strip() and n.strip() not in names)
+    futures = [f"from __future__ import {', '.join(sorted(merged.pop('__future__')))}"] if "__future__" in merged else []
+    froms = [f"from {module} import {', '.join(sorted(names))}" for module, names in sorted(merged.items())]
+    return futures + sorted(dict.fromkeys(plain)) + froms
 
 
 def _merge_module(

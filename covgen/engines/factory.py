@@ -30,7 +30,9 @@ async def open_engine(
     audit_log: Path | None,
     explore_seconds: float,
     python: str,
-) -> tuple[Engine, str]:
+    root: Path,
+) -> tuple[list[Engine], str]:
+    """Open the engines for `kind`, in the order they run (hybrid: explore, then the model)."""
     from covgen.engines.llm import DEFAULT_MODEL_URL, AuditLog, LlmEngine, OpenAICompatBackend
 
     def llm(backend: object, label: str) -> LlmEngine:
@@ -56,33 +58,31 @@ async def open_engine(
         return llm(backend, f"vLLM server at {backend.base_url}")
 
     if kind == "llm":
-        return await server(wait_for_model), "chosen with --engine llm"
+        return [await server(wait_for_model)], "chosen with --engine llm"
     if kind == "replay":
         if replay is None:
             raise UsageError("--engine replay needs --replay PATH (a file written by --record)")
         from covgen.engines.replay import ReplayBackend
 
-        return llm(ReplayBackend(replay, model=model), f"replay of {replay}"), "chosen with --engine replay"
+        return [llm(ReplayBackend(replay, model=model), f"replay of {replay}")], "chosen with --engine replay"
     if kind == "vllm":
         if not model:
             raise UsageError("--engine vllm needs --model NAME (a model vLLM can load on this machine)")
         from covgen.engines.vllm_offline import VllmOfflineBackend
 
-        return llm(VllmOfflineBackend(model), f"in-process vLLM ({model})"), "chosen with --engine vllm"
+        return [llm(VllmOfflineBackend(model), f"in-process vLLM ({model})")], "chosen with --engine vllm"
     from covgen.engines.explore import ExploreEngine
 
-    explore = ExploreEngine(python=python, seconds_per_gap=explore_seconds)
+    explore = ExploreEngine(root, python=python, seconds_per_gap=explore_seconds)
     if kind == "explore":
-        return explore, "chosen with --engine explore"
+        return [explore], "chosen with --engine explore"
     if kind == "hybrid":
-        from covgen.engines.hybrid import HybridEngine
-
-        return HybridEngine(explore, await server(wait_for_model)), "chosen with --engine hybrid"
+        return [explore, await server(wait_for_model)], "chosen with --engine hybrid: exploration first, the model on what remains"
     if kind != "auto":
         raise UsageError(f"unknown --engine {kind!r}; choose from {', '.join(ENGINE_NAMES)}")
     if not model_url:
-        return explore, "no model endpoint configured (--model-url / COVGEN_MODEL_URL), so the model-free engine ran"
+        return [explore], "no model endpoint configured (--model-url or COVGEN_MODEL_URL), so the model-free engine ran"
     try:
-        return await server(3.0), f"the model endpoint {model_url} answered /health"
+        return [await server(3.0)], f"the model endpoint {model_url} answered /health"
     except BackendError as err:
-        return explore, f"the model endpoint {model_url} did not answer ({err}); the model-free engine ran instead"
+        return [explore], f"the model endpoint did not answer ({err}); the model-free engine ran instead"

@@ -1,0 +1,195 @@
+"""The embedded default: a model-free engine that explores a method and writes regression tests.
+
+For each gap it runs ``explore_probe.py`` in the sandbox with the project's interpreter: the
+probe builds inputs (annotations, defaults, parameter names, constants mined from the method and
+the functions it calls), keeps those that reach new target lines or branches, and records what
+each did. A second process, with another hash seed, replays every kept case; only outcomes that
+match are written, as one pytest test per behaviour. The tests then go through the same funnel as
+model-written ones.
+
+Other languages plug in as another :class:`Explorer` (the Java one will drive a generated probe
+class under the same limits and render JUnit 5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from covgen.engines import Proposal, Target
+from covgen.sandbox import SandboxPolicy, Workspace, run_sandboxed, scrubbed_env
+
+__all__ = ["ExploreEngine", "Explorer", "PythonExplorer", "render_pytest"]
+
+_PROBE = Path(__file__).with_name("explore_probe.py")
+_BUILTIN_EXCEPTIONS = {name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)}
+
+
+class Explorer(Protocol):
+    """Language-specific exploration: run a target in the sandbox, return observed cases as tests."""
+
+    async def explore(self, target: Target, workspace: Workspace, seconds: float) -> tuple[str | None, str]:
+        """Return (test module source or None, a note for the summary)."""
+
+
+class PythonExplorer:
+    def __init__(self, python: str, policy: SandboxPolicy, seed: int = 0) -> None:
+        self.python = python
+        self.policy = policy
+        self.seed = seed
+
+    async def explore(self, target: Target, workspace: Workspace, seconds: float) -> tuple[str | None, str]:
+        gap = target.gap
+        lines = target.source.splitlines()
+        source = "\n".join(lines[gap.start_line - 1 : gap.end_line])
+        # Constants in the functions it calls unlock its branches too (a parser's keywords).
+        called = set(re.findall(r"\b([A-Za-z_]\w*)\s*\(", source))
+        for unit in target.units:
+            if unit.name in called and unit.qualname != gap.qualname:
+                source += "\n" + "\n".join(lines[unit.start_line - 1 : unit.end_line])
+        request = {
+            "mode": "explore", "module": target.module, "qualname": gap.qualname, "start": gap.start_line, "end": gap.end_line,
+            "lines": list(gap.uncovered_lines), "arcs": [list(arc) for arc in gap.missing_arcs], "seconds": seconds,
+            "seed": self.seed, "source": source, "paths": _import_paths(workspace),
+        }
+        result = await self._probe(workspace, request, seconds + 30, hash_seed="0")
+        cases = result.get("cases", [])
+        if not cases:
+            return None, str(result.get("note") or result.get("error") or "no input reached new lines")
+        # Replay in a fresh process with another hash seed: set order, ids, time and randomness
+        # all show up as a different outcome.
+        confirmation = await self._probe(workspace, {"mode": "confirm", "cases": cases, "paths": _import_paths(workspace)}, 60, hash_seed="4242")
+        outcomes = confirmation.get("outcomes", [])
+        stable = [case for case, again in zip(cases, outcomes) if again == case["outcome"]]
+        dropped = len(cases) - len(stable)
+        note = f"{len(stable)} behaviour(s) observed in {result.get('attempts', 0)} calls" + (f", {dropped} non-deterministic dropped" if dropped else "")
+        if not stable:
+            return None, note
+        return render_pytest(target, stable), note
+
+    async def _probe(self, workspace: Workspace, request: dict[str, Any], wall: float, hash_seed: str) -> dict[str, Any]:
+        state = workspace.state / "explore"
+        state.mkdir(exist_ok=True)
+        stamp = f"{os.getpid()}-{time.monotonic_ns()}"
+        request_file, result_file = state / f"request-{stamp}.json", state / f"result-{stamp}.json"
+        request_file.write_text(json.dumps(request), encoding="utf-8")
+        env = scrubbed_env(workspace.home, {"PYTHONHASHSEED": hash_seed})
+        policy = SandboxPolicy(wall_seconds=wall, cpu_seconds=self.policy.cpu_seconds, memory_bytes=self.policy.memory_bytes,
+                               file_size_bytes=self.policy.file_size_bytes, open_files=self.policy.open_files, network=self.policy.network)
+        process = await run_sandboxed([self.python, str(_PROBE), str(request_file), str(result_file)], cwd=workspace.path, env=env, policy=policy)
+        try:
+            return dict(json.loads(result_file.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError):
+            tail = (process.stderr.strip().splitlines() or ["no output"])[-1]
+            return {"cases": [], "outcomes": [], "error": f"the probe failed: {tail}" if not process.timed_out else "the probe timed out"}
+
+
+class ExploreEngine:
+    """Engine over an :class:`Explorer` per language, sharing one sandbox workspace."""
+
+    name = "explore"
+
+    def __init__(self, root: Path, *, python: str, seconds_per_gap: float = 5.0, policy: SandboxPolicy = SandboxPolicy(), seed: int = 0) -> None:
+        self.root = root
+        self.seconds_per_gap = seconds_per_gap
+        self.explorers: dict[str, Explorer] = {"python": PythonExplorer(python, policy, seed)}
+        self._workspace: Workspace | None = None
+        # Exploration is CPU-bound: one probe per core.
+        self._slots = asyncio.Semaphore(max(1, os.cpu_count() or 1))
+
+    def describe(self) -> str:
+        return f"model-free exploration, {self.seconds_per_gap:g} s per gap"
+
+    async def propose(self, target: Target) -> Proposal:
+        explorer = self.explorers.get("python" if target.gap.path.endswith(".py") else "other")
+        if explorer is None:
+            return Proposal(sources=(), notes=(f"{target.gap.id}: no explorer for this language yet",))
+        if self._workspace is None:
+            self._workspace = Workspace(self.root)
+        started = time.monotonic()
+        async with self._slots:
+            source, note = await explorer.explore(target, self._workspace, self.seconds_per_gap)
+        return Proposal(sources=(source,) if source else (), seconds=time.monotonic() - started)
+
+    async def repair(self, target: Target, previous: Proposal, answer_index: int, feedback: str) -> Proposal:
+        return Proposal(sources=())  # exploration observes; there is nothing to argue with
+
+    async def aclose(self) -> None:
+        if self._workspace is not None:
+            self._workspace.close()
+            self._workspace = None
+
+
+def _import_paths(workspace: Workspace) -> list[str]:
+    return [str(workspace.path / p) for p in (".", "src") if (workspace.path / p).is_dir()]
+
+
+def render_pytest(target: Target, cases: list[dict[str, Any]]) -> str:
+    """One readable test per observed behaviour."""
+    imports = {"import pytest"}
+    tests: list[str] = []
+    used: set[str] = set()
+    function = target.gap.qualname.rsplit(".", 1)[-1].strip("_") or "call"
+    owner = target.gap.qualname.rsplit(".", 1)[0] if "." in target.gap.qualname else ""
+    prefix = _snake(f"{owner}_{function}" if owner else function)
+    for case in cases:
+        imports.update(case["imports"])
+        outcome = case["outcome"]
+        body = [*case["setup"]]
+        if outcome["kind"] == "raise":
+            exception = outcome["type"] if outcome["type"] in _BUILTIN_EXCEPTIONS else outcome["type"].split(".")[0]
+            if outcome["type"] not in _BUILTIN_EXCEPTIONS:
+                if outcome["module"].startswith("_") or "<" in outcome["type"]:
+                    exception = "Exception"
+                else:
+                    imports.add(f"from {outcome['module']} import {exception}")
+            match = ""
+            if outcome["message"]:
+                imports.add("import re")
+                match = f", match=re.escape({outcome['message'][:80]!r})"
+            body.append(f"with pytest.raises({exception}{match}):")
+            body.append(f"    {case['code']}")
+            name = f"raises_{_snake(outcome['type'].rsplit('.', 1)[-1])}"
+        else:
+            imports.update(outcome.get("imports", ()))
+            body.append(f"result = {case['code']}")
+            if outcome["kind"] == "is":
+                body.append(f"assert result is {outcome['code']}")
+                name = f"returns_{outcome['code'].lower()}"
+            elif outcome["kind"] == "equal":
+                body.append(f"assert result == {outcome['code']}")
+                name = f"returns_{_slug(outcome['code'])}"
+            elif outcome["kind"] == "approx":
+                body.append(f"assert result == pytest.approx({outcome['code']})")
+                name = f"returns_{_slug(outcome['code'])}"
+            else:
+                body.append(f"assert isinstance(result, {outcome['type']})")
+                name = f"returns_{_snake(outcome['type'].rsplit('.', 1)[-1])}"
+        test_name = f"test_{prefix}_{name}"[:70].rstrip("_")
+        unique, number = test_name, 2
+        while unique in used:
+            unique, number = f"{test_name}_{number}", number + 1
+        used.add(unique)
+        tests.append(f"def {unique}():\n" + "\n".join(f"    {line}" for line in body))
+    ordered = sorted(i for i in imports if i.startswith("import ")) + sorted(i for i in imports if i.startswith("from "))
+    return "\n".join(ordered) + "\n\n\n" + "\n\n\n".join(tests) + "\n"
+
+
+def _snake(text: str) -> str:
+    return re.sub(r"_+", "_", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", text).replace(".", "_")).lower().strip("_")
+
+
+_EMPTY = {"[]": "empty_list", "{}": "empty_dict", "()": "empty_tuple", "''": "empty_string", '""': "empty_string", "set()": "empty_set"}
+
+
+def _slug(code: str) -> str:
+    if code in _EMPTY:
+        return _EMPTY[code]
+    slug = re.sub(r"[^a-z0-9]+", "_", code.lower()).strip("_")
+    return (slug or "value")[:24].rstrip("_") or "value"

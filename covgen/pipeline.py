@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from covgen.engines import Engine, Proposal, Target
-from covgen.errors import BackendError
+from covgen.errors import BackendError, CovgenError
 from covgen.languages import find_units
 from covgen.model import Candidate, CodeUnit, CoverageReport, Gap, TestVerdict, Verdict
 from covgen.project import ProjectFacts
@@ -26,7 +26,7 @@ from covgen.prompts.context import build_context
 from covgen.runners.pytest_runner import PytestRunner
 from covgen.sandbox import SandboxPolicy, Workspace, probe
 from covgen.validate import Validator, select
-from covgen.writer import AcceptedTest, module_name, render_files, write_files
+from covgen.writer import AcceptedTest, module_name, owned_by_covgen, render_files, test_path_for, write_files
 
 __all__ = ["RunOptions", "RunSummary", "GapOutcome", "run_pipeline", "build_targets"]
 
@@ -165,6 +165,7 @@ async def run_pipeline(
     layers = probe()
     facts = ProjectFacts(options.root, options.test_dir)
     targets, warnings = build_targets(gaps, options.root, facts, with_context=engines[0].name != "explore")
+    _refuse_foreign_files(targets, options)
     verdicts: list[TestVerdict] = []
     candidates: dict[str, Candidate] = {}
     usage = {"prompt": 0, "completion": 0, "cached": 0, "model_seconds": 0.0}
@@ -269,6 +270,13 @@ async def run_pipeline(
             await engine.aclose()
     seconds["total"] = time.monotonic() - started
     return _summarise(report, targets, description, engine_reason, layers.describe(), verdicts, accepted, confirmed, written, usage, seconds, warnings, len(candidates))
+
+
+def _refuse_foreign_files(targets: list[Target], options: RunOptions) -> None:
+    """Fail before any work when a file covgen would write exists and is not covgen's."""
+    for path in sorted({test_path_for(t.gap.path, options.test_dir) for t in targets}):
+        if (options.root / path).exists() and not owned_by_covgen(options.root / path):
+            raise CovgenError(f"{path} exists and was not written by covgen; not touching it (move it, or pass --test-dir)", slug="not-ours")
 
 
 def _remaining(

@@ -225,7 +225,7 @@ def test_llm_run_keeps_exactly_the_proven_tests(project, tmp_path: Path) -> None
     dates_tests = (root / "tests/covgen/test_inventory_dates_covgen.py").read_text()
     assert dates_tests.startswith("# covgen: generated tests for inventory/dates.py")
     assert "#   quarter: +1 lines" in dates_tests
-    assert dates_tests.count("from datetime import date\n") == 1
+    assert dates_tests.count("from datetime import ") == 1 and "from datetime import date, timedelta\n" in dates_tests
 
     # Every request asked for n candidates and never sent the removed guided_* fields.
     assert all(r["n"] == 2 and not any(k.startswith("guided_") for k in r) for r in state.requests)

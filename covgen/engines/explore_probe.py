@@ -606,12 +606,18 @@ def explore(request: dict[str, Any]) -> dict[str, Any]:
     wanted_lines = set(request.get("lines", ()))
     wanted_arcs = {tuple(a) for a in request.get("arcs", ())}
     start, end = request["start"], request["end"]
-    deadline = time.monotonic() + float(request.get("seconds", 5.0))
+    budget = float(request.get("seconds", 5.0))
+    deadline = time.monotonic() + budget
+    # A search that found nothing new for half its budget has plateaued; more of the same
+    # random draws rarely help, and the model (hybrid) is better at what remains.
+    last_progress = time.monotonic()
     seen_lines: set[int] = set()
     seen_arcs: set[tuple[int, int]] = set()
     cases: list[dict[str, Any]] = []
     attempts = 0
     while time.monotonic() < deadline and attempts < int(request.get("max_attempts", 5000)):
+        if time.monotonic() - last_progress > budget / 2:
+            break
         attempts += 1
         plan = plan_call(target, builder, rng)
         if plan is None:
@@ -634,8 +640,9 @@ def explore(request: dict[str, Any]) -> dict[str, Any]:
             result2, error2 = run_case(again_plan, None)
             if observe(result2, error2, builder.module_names) != outcome:
                 continue
-        seen_lines |= tracer.lines
-        seen_arcs |= tracer.arcs
+        seen_lines |= tracer.lines & wanted_lines
+        seen_arcs |= tracer.arcs & wanted_arcs
+        last_progress = time.monotonic()
         cases.append({
             "setup": plan["setup"], "code": plan["code"], "imports": sorted(plan["imports"]), "outcome": outcome,
             "lines": sorted(tracer.lines), "arcs": sorted(tracer.arcs),

@@ -1,0 +1,128 @@
+"""The model-free engine: mined constants, receivers, determinism, and code nobody here wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES
+
+
+def coverage_json(root: Path, out: Path, source: str, tests: str = "tests") -> Path:
+    env = {**os.environ, "COVERAGE_FILE": str(out.parent / ".coverage")}
+    subprocess.run([sys.executable, "-m", "coverage", "run", "--branch", f"--source={source}", "-m", "pytest", "-q", "-p", "no:cacheprovider", tests],
+                   cwd=root, env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "coverage", "json", "-o", str(out)], cwd=root, env=env, check=True, capture_output=True)
+    return out
+
+
+def explore_run(root: Path, report: Path, summary: Path, *args: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-m", "covgen", "run", "--root", str(root), "--report", str(report), "--engine", "explore",
+         "--output", f"json:{summary}", *args],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(summary.read_text())
+
+
+def fresh_pytest(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=root, capture_output=True, text=True)
+
+
+def test_fixture_branches_unlocked_by_mined_constants(tmp_path: Path, python_fixture_reports) -> None:
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURES / "python", root, ignore=shutil.ignore_patterns("reports", "__pycache__"))
+    summary = explore_run(root, python_fixture_reports["coveragepy"], tmp_path / "s.json", "--include", "inventory/parsing.py",
+                          "--explore-seconds", "2")
+    gaps = {g["id"].split("::")[1]: g for g in summary["gaps"]}
+    # parse_bool's True branch needs one of its own literals ("yes", "y", "true", "1", "on").
+    assert 83 in gaps["parse_bool"]["gained_lines"]
+    # parse_sku's reserved-number branch needs a SKU of number 0000, built from its regex's neighbours.
+    written = (root / "tests/covgen/test_inventory_parsing_covgen.py").read_text()
+    assert "parse_bool(" in written and "assert result is True" in written
+    assert fresh_pytest(root).returncode == 0
+
+
+def test_methods_get_receivers_built_and_prepared(tmp_path: Path, python_fixture_reports) -> None:
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURES / "python", root, ignore=shutil.ignore_patterns("reports", "__pycache__"))
+    summary = explore_run(root, python_fixture_reports["coveragepy"], tmp_path / "s.json", "--include", "inventory/items.py",
+                          "--explore-seconds", "3")
+    gaps = {g["id"].split("::")[1]: g for g in summary["gaps"]}
+    # Removing all of an item needs a stock that holds it first: add() before remove().
+    assert {88, 89, 90, 91, 92, 93, 94} <= set(gaps["Stock.remove"]["gained_lines"])
+    written = (root / "tests/covgen/test_inventory_items_covgen.py").read_text()
+    assert "stock = Stock()" in written and "stock.add(" in written
+    assert fresh_pytest(root).returncode == 0
+
+
+NONDETERMINISTIC = '''\
+import random
+import time
+
+
+def stamp() -> float:
+    return time.time()
+
+
+def roll(sides: int) -> float:
+    return random.random() + sides
+
+
+def letters() -> list:
+    return list({"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"})
+
+
+def doubled(x: int) -> int:
+    if x > 3:
+        return x * 2
+    return 0
+'''
+
+
+def test_observations_that_change_between_runs_are_never_written(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    (root / "tests").mkdir(parents=True)
+    (root / "clock.py").write_text(NONDETERMINISTIC)
+    (root / "tests" / "test_clock.py").write_text("import clock\n\n\ndef test_imports():\n    assert clock\n")
+    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
+    report = coverage_json(root, tmp_path / "coverage.json", source=".")
+    summary = explore_run(root, report, tmp_path / "s.json", "--explore-seconds", "2")
+    gaps = {g["id"].split("::")[1]: g for g in summary["gaps"]}
+    assert gaps["doubled"]["accepted_tests"]
+    for unstable in ("stamp", "roll", "letters"):
+        assert gaps[unstable]["accepted_tests"] == [], unstable
+    written = (root / "tests/covgen/test_clock_covgen.py").read_text()
+    assert "doubled(" in written and "stamp(" not in written and "roll(" not in written and "letters(" not in written
+    assert fresh_pytest(root).returncode == 0
+
+
+def test_code_nobody_here_wrote_gains_coverage(tmp_path: Path) -> None:
+    """mdurl (a PyPI package rich depends on): its own source, a one-line test, then exploration."""
+    import mdurl
+
+    root = tmp_path / "project"
+    (root / "tests").mkdir(parents=True)
+    shutil.copytree(Path(mdurl.__file__).parent, root / "mdurl", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "tests" / "test_smoke.py").write_text(textwrap.dedent("""\
+        from mdurl import decode
+
+
+        def test_plain_text_decodes_to_itself():
+            assert decode("plain") == "plain"
+    """))
+    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
+    report = coverage_json(root, tmp_path / "coverage.json", source="mdurl")
+    summary = explore_run(root, report, tmp_path / "s.json", "--explore-seconds", "3")
+    lines = summary["coverage"]["lines"]
+    assert lines["after"]["covered"] > lines["before"]["covered"] + 20, lines
+    assert summary["files_written"]
+    assert fresh_pytest(root).returncode == 0

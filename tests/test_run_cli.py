@@ -1,0 +1,98 @@
+"""`covgen run` through the real CLI: engine choice, failures, dry runs, and files it must not touch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES
+from support.vllm_stub import StubServer, StubState
+from test_run_llm import tree_digest
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURES / "python", root, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def covgen_run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "covgen", "run", "--root", str(root), *args], capture_output=True, text=True, timeout=600)
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_unreachable_model_is_exit_3_with_one_line_and_nothing_written(project: Path) -> None:
+    before = tree_digest(project)
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    result = covgen_run(project, "--report", str(project / "reports/coverage.json"), "--engine", "llm", "--model-url", url, "--wait-for-model", "1")
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and url in lines[0] and "vllm serve" in lines[0] and "Traceback" not in result.stderr
+    assert tree_digest(project) == before
+
+
+def test_auto_falls_back_to_exploration_and_says_why(project: Path, tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    summary = tmp_path / "summary.json"
+    result = covgen_run(project, "--report", str(project / "reports/coverage.json"), "--model-url", url, "--include", "inventory/dates.py",
+                        "--output", f"json:{summary}", "--explore-seconds", "2")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(summary.read_text())
+    assert document["engine"].startswith("model-free exploration")
+    assert "did not answer" in document["engine_reason"]
+    assert document["accepted_tests"] > 0
+    assert "engine: model-free exploration" in result.stdout
+
+
+def test_dry_run_shows_prompts_and_calls_nothing(project: Path) -> None:
+    state = StubState()
+    before = tree_digest(project)
+    with StubServer(state) as server:
+        result = covgen_run(project, "--report", str(project / "reports/coverage.json"), "--engine", "llm", "--model-url", server.url,
+                            "--dry-run", "--max-gaps", "2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("\n=== inventory/") == 2
+    assert "--- system ---" in result.stdout and "NOT COVERED" in result.stdout
+    assert state.requests == [] and tree_digest(project) == before
+
+
+def test_a_test_file_covgen_did_not_write_is_never_touched(project: Path) -> None:
+    mine = project / "tests" / "covgen" / "test_inventory_dates_covgen.py"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("# my own tests, not covgen's\n")
+    result = covgen_run(project, "--report", str(project / "reports/coverage.json"), "--engine", "explore", "--explore-seconds", "2",
+                        "--include", "inventory/dates.py")
+    assert result.returncode == 2
+    assert "exists and was not written by covgen" in result.stderr
+    assert mine.read_text() == "# my own tests, not covgen's\n"
+
+
+def test_test_cmd_measures_first_and_a_second_run_adds_to_its_own_files(project: Path, tmp_path: Path) -> None:
+    first = tmp_path / "first.json"
+    result = covgen_run(project, "--test-cmd", "pytest -q -p no:cacheprovider", "--engine", "explore",
+                        "--explore-seconds", "2", "--include", "inventory/parsing.py", "--output", f"json:{first}")
+    assert result.returncode == 0, result.stderr
+    written = project / "tests" / "covgen" / "test_inventory_parsing_covgen.py"
+    assert written.exists()
+    gained = json.loads(first.read_text())["coverage"]["lines"]
+    assert gained["after"]["covered"] > gained["before"]["covered"]
+    second = tmp_path / "second.json"
+    again = covgen_run(project, "--test-cmd", "pytest -q -p no:cacheprovider", "--engine", "explore",
+                       "--explore-seconds", "2", "--include", "inventory/parsing.py", "--output", f"json:{second}")
+    assert again.returncode == 0, again.stderr
+    # The second run measured the first run's tests: it starts where the first one ended.
+    assert json.loads(second.read_text())["coverage"]["lines"]["before"]["covered"] == gained["after"]["covered"]
+    check = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout

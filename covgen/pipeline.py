@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -106,20 +107,22 @@ def build_targets(gaps: Sequence[Gap], root: Path, facts: ProjectFacts, *, with_
 class _Batcher:
     """Gather candidates from concurrent gap tasks into waves; validate one wave at a time."""
 
-    def __init__(self, validator: Validator, window: float, max_batch: int) -> None:
+    def __init__(self, validator: Validator, window: float, max_batch: int, workers: int = 1) -> None:
         self.validator = validator
         self.window = window
         self.max_batch = max_batch
+        self.workers = workers
         self.pending: list[tuple[list[Candidate], asyncio.Future[list[TestVerdict]]]] = []
-        self.task: asyncio.Task[None] | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
         self.seconds = 0.0
         self.waves = 0
 
     async def submit(self, candidates: list[Candidate]) -> list[TestVerdict]:
         future: asyncio.Future[list[TestVerdict]] = asyncio.get_running_loop().create_future()
         self.pending.append((candidates, future))
-        if self.task is None or self.task.done():
-            self.task = asyncio.create_task(self._drain())
+        self.tasks = {task for task in self.tasks if not task.done()}
+        if len(self.tasks) < self.workers:
+            self.tasks.add(asyncio.create_task(self._drain()))
         return await future
 
     async def _drain(self) -> None:
@@ -185,7 +188,8 @@ async def run_pipeline(
             gap_by_id = {t.gap.id: t.gap for t in targets}
             existing = {t.gap.path: facts.tests_of(t.module) for t in targets}
             validator = Validator(runner, gap_by_id, runs=options.runs, existing_tests=existing)
-            batcher = _Batcher(validator, options.batch_window, options.max_batch)
+            # One validation wave per core: pytest processes are CPU-bound, the model is not.
+            batcher = _Batcher(validator, options.batch_window, options.max_batch, workers=max(1, os.cpu_count() or 1))
             seconds["prepare"] = time.monotonic() - started
 
             def over_budget() -> bool:

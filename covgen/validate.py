@@ -9,6 +9,7 @@ nothing covered before survive; :func:`select` decides which of them are needed.
 from __future__ import annotations
 
 import ast
+import asyncio
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -51,8 +52,17 @@ class Validator:
     async def validate(self, candidates: Sequence[Candidate]) -> list[TestVerdict]:
         verdicts: list[TestVerdict] = []
         runnable: list[_Runnable] = []
+        first_with_source: dict[tuple[str, str], str] = {}
+        copies: dict[str, str] = {}
         for candidate in candidates:
             gap = self.gaps[candidate.gap_id]
+            # n samples at a low temperature are often identical: run one, and give its copies
+            # the same verdicts (a copy of a passing test adds nothing: REDUNDANT).
+            key = (candidate.gap_id, candidate.source.strip())
+            if key in first_with_source:
+                copies[candidate.id] = first_with_source[key]
+                continue
+            first_with_source[key] = candidate.id
             early = _static_verdict(candidate)
             if early is not None:
                 verdicts.append(early)
@@ -60,8 +70,24 @@ class Validator:
             name = f"test_covgen_{candidate.id}.py"
             (self.directory / name).write_text(candidate.source, encoding="utf-8")
             runnable.append(_Runnable(candidate, gap, f"{CANDIDATE_DIR}/{name}"))
-        if not runnable:
-            return verdicts
+        if runnable:
+            try:
+                verdicts += await self._run_funnel(runnable)
+            finally:
+                for item in runnable:  # keep the workspace small for the next wave's collection
+                    (self.runner.workspace.path / item.file).unlink(missing_ok=True)
+        for copy, original in copies.items():
+            for verdict in [v for v in verdicts if v.candidate_id == original]:
+                same = verdict.verdict is not Verdict.ACCEPTED
+                verdicts.append(replace(
+                    verdict, candidate_id=copy, verdict=verdict.verdict if same else Verdict.REDUNDANT,
+                    message=f"identical to candidate {original}" + (f": {verdict.message}" if same and verdict.message else ""),
+                    gained_lines=() if not same else verdict.gained_lines, gained_arcs=() if not same else verdict.gained_arcs,
+                ))
+        return verdicts
+
+    async def _run_funnel(self, runnable: list[_Runnable]) -> list[TestVerdict]:
+        verdicts: list[TestVerdict] = []
         first = await self.runner.run(
             [r.file for r in runnable], coverage_of=sorted({r.gap.path for r in runnable})
         )
@@ -82,29 +108,30 @@ class Validator:
                 else:
                     verdicts.append(verdict)
         # Reruns only for tests that could be accepted: flakiness checks cost a process each.
-        for run_number in range(2, self.runs + 1):
-            if not survivors:
-                break
-            last = run_number == self.runs
-            order = list(survivors)[::-1]
-            if last:
-                existing = sorted({t for item, _, _ in survivors.values() for t in self.existing_tests.get(item.gap.path, ())})
-                order = existing + list(survivors)
-            rerun = await self.runner.run(order)
-            self._restore(rerun.outcomes.values())
-            for nodeid in list(survivors):
-                item, _, verdict = survivors[nodeid]
-                again = rerun.outcomes.get(nodeid)
-                where = "beside the module's existing tests in a fresh process" if last else f"on run {run_number} (reverse order)"
-                if again is not None and again.changed_files:
-                    verdicts.append(replace(verdict, verdict=Verdict.UNSAFE, message=f"changed project files: {', '.join(again.changed_files)}"))
-                elif again is None or again.outcome != "passed":
-                    state = again.outcome if again is not None else "did not run"
-                    message = again.message if again is not None else ""
-                    verdicts.append(replace(verdict, verdict=Verdict.FLAKY, message=f"passed once, then {state} {where}: {_trim(message)}"))
+        # They are independent processes, so they run side by side (one per core).
+        if survivors and self.runs > 1:
+            orders = []
+            for run_number in range(2, self.runs + 1):
+                if run_number == self.runs:
+                    existing = sorted({t for item, _, _ in survivors.values() for t in self.existing_tests.get(item.gap.path, ())})
+                    orders.append((run_number, "beside the module's existing tests in a fresh process", existing + list(survivors)))
                 else:
-                    continue
-                del survivors[nodeid]
+                    orders.append((run_number, f"on run {run_number} (reverse order)", list(survivors)[::-1]))
+            reruns = await asyncio.gather(*(self.runner.run(order) for _, _, order in orders))
+            for (run_number, where, _), rerun in zip(orders, reruns):
+                self._restore(rerun.outcomes.values())
+                for nodeid in list(survivors):
+                    item, _, verdict = survivors[nodeid]
+                    again = rerun.outcomes.get(nodeid)
+                    if again is not None and again.changed_files:
+                        verdicts.append(replace(verdict, verdict=Verdict.UNSAFE, message=f"changed project files: {', '.join(again.changed_files)}"))
+                    elif again is None or again.outcome != "passed":
+                        state = again.outcome if again is not None else "did not run"
+                        message = again.message if again is not None else ""
+                        verdicts.append(replace(verdict, verdict=Verdict.FLAKY, message=f"passed once, then {state} {where}: {_trim(message)}"))
+                    else:
+                        continue
+                    del survivors[nodeid]
         verdicts.extend(verdict for _, _, verdict in survivors.values())
         return verdicts
 

@@ -40,7 +40,8 @@ def _snapshot() -> dict[str, tuple[int, int]]:
     if not _WATCH:
         return files
     for directory, subdirs, names in os.walk(_WATCH):
-        subdirs[:] = [d for d in subdirs if d not in _IGNORED_PARTS]
+        # Hidden folders (.git, covgen's candidates) are not the project's code or data.
+        subdirs[:] = [d for d in subdirs if d not in _IGNORED_PARTS and not d.startswith(".")]
         for name in names:
             if name.startswith(".coverage"):
                 continue

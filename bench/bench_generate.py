@@ -1,0 +1,168 @@
+"""End-to-end `covgen run --engine llm` for 200 gaps against a simulated vLLM server.
+
+    python bench/bench_generate.py [--gaps 200]
+
+The server is tests/support/vllm_stub.py (real HTTP on 127.0.0.1) with a continuous-batching
+timing model, so what is measured is covgen's ability to keep a GPU server busy — not any
+model's quality (no model runs here):
+
+* decode: every running sequence advances at min(PER_SEQUENCE, CAPACITY / running) tokens/s —
+  one request at a time leaves most of the server idle;
+* prefill: prompt tokens not served from the prefix cache cost PREFILL tokens/s (the stub
+  simulates the cache in 16-token blocks and reports cached tokens in ``usage``);
+* the capacity bound is the time the server needs at full throughput for the tokens it was
+  actually asked for: Σ completion tokens / CAPACITY + Σ uncached prompt tokens / PREFILL.
+
+Each of the gaps (a synthetic package of 200 small functions, no tests) gets scripted answers:
+a passing test on the first try for most, a wrong assertion first and a fix on repair for every
+fifth. It prints covgen's wall time as a ratio to the bound, and the prefix-cache hit rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from support.vllm_stub import StubServer, StubState  # noqa: E402
+
+PER_SEQUENCE = 50.0     # tokens/s one sequence decodes at when the batch is small
+CAPACITY = 2000.0       # tokens/s the whole server decodes at most
+PREFILL = 20000.0       # prompt tokens/s
+MODULES = 20
+
+
+class ContinuousBatching:
+    """A decode scheduler: all running sequences share the capacity, each capped per sequence."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running: dict[int, list[float]] = {}
+        self.events: dict[int, threading.Event] = {}
+        self.next_id = 0
+        self.completion_tokens = 0
+        self.uncached_prompt_tokens = 0
+        self.stop = False
+        threading.Thread(target=self._tick, daemon=True).start()
+
+    def delay(self, uncached_prompt: int, completion: int, n: int) -> None:
+        time.sleep(uncached_prompt / PREFILL)
+        done = threading.Event()
+        with self.lock:
+            self.uncached_prompt_tokens += uncached_prompt
+            self.completion_tokens += completion
+            ident = self.next_id
+            self.next_id += 1
+            self.running[ident] = [completion / n] * n
+            self.events[ident] = done
+        done.wait()
+
+    def _tick(self) -> None:
+        step = 0.005
+        while not self.stop:
+            time.sleep(step)
+            with self.lock:
+                sequences = sum(len(v) for v in self.running.values())
+                if not sequences:
+                    continue
+                rate = min(PER_SEQUENCE, CAPACITY / sequences)
+                for ident in list(self.running):
+                    remaining = [r - rate * step for r in self.running[ident]]
+                    remaining = [r for r in remaining if r > 0]
+                    if remaining:
+                        self.running[ident] = remaining
+                    else:
+                        del self.running[ident]
+                        self.events.pop(ident).set()
+
+
+def make_project(root: Path, gaps: int) -> tuple[dict[str, list[list[str]]], Path]:
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "pkg").mkdir(parents=True)
+    (root / "tests").mkdir()
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "tests" / "test_nothing.py").write_text("def test_nothing():\n    assert True\n")
+    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
+    script: dict[str, list[list[str]]] = {}
+    per_module = gaps // MODULES
+    for m in range(MODULES):
+        functions = []
+        for f in range(per_module):
+            name = f"score_{m}_{f}"
+            limit = (m * 7 + f) % 13
+            functions.append(
+                f"def {name}(x: int) -> int:\n"
+                f"    \"\"\"Score x against the threshold {limit}.\"\"\"\n"
+                f"    if x > {limit}:\n        return x * {f + 2}\n    return -x\n"
+            )
+            good = (
+                f"Here are tests for {name}; they cover both branches.\n\n```python\n"
+                f"from pkg.mod{m} import {name}\n\n\n"
+                f"def test_{name}_above_threshold_multiplies():\n"
+                f"    # values above the threshold {limit} are multiplied by {f + 2}\n"
+                f"    assert {name}({limit + 1}) == {(limit + 1) * (f + 2)}\n\n\n"
+                f"def test_{name}_at_or_below_threshold_negates():\n"
+                f"    # values at the threshold are negated, not multiplied\n"
+                f"    assert {name}({limit}) == {-limit}\n"
+                f"```\n"
+            )
+            wrong = good.replace(f"== {-limit}\n", f"== {-limit - 1}\n")
+            script[name] = [[wrong], [good]] if f % 5 == 0 else [[good]]
+        (root / "pkg" / f"mod{m}.py").write_text("\n\n".join(functions))
+    env = {**os.environ, "COVERAGE_FILE": str(root.parent / ".coverage")}
+    subprocess.run([sys.executable, "-m", "coverage", "run", "--branch", "--source=pkg", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                   cwd=root, env=env, check=True, capture_output=True)
+    report = root.parent / "coverage.json"
+    subprocess.run([sys.executable, "-m", "coverage", "json", "-o", str(report)], cwd=root, env=env, check=True, capture_output=True)
+    return script, report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--gaps", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    work = HERE / ".work" / "generate"
+    root = work / "project"
+    script, report = make_project(root, args.gaps)
+    simulator = ContinuousBatching()
+    state = StubState(script=script, delay=simulator.delay)
+    summary_path = work / "summary.json"
+    with StubServer(state) as server:
+        started = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, "-m", "covgen", "run", "--root", str(root), "--report", str(report), "--engine", "llm",
+             "--model-url", server.url, "--candidates", "4", "--concurrency", str(args.concurrency), "--max-gaps", str(args.gaps),
+             "--output", f"json:{summary_path}"],
+            capture_output=True, text=True,
+        )
+        wall = time.perf_counter() - started
+    simulator.stop = True
+    if result.returncode != 0:
+        raise SystemExit(result.stderr[-2000:])
+    summary = json.loads(summary_path.read_text())
+    bound = simulator.completion_tokens / CAPACITY + simulator.uncached_prompt_tokens / PREFILL
+    prompt = summary["tokens"]["prompt"]
+    cached = summary["tokens"]["cached_prompt"]
+    print(f"server model: {PER_SEQUENCE:g} tok/s per sequence, {CAPACITY:g} tok/s total decode, {PREFILL:g} tok/s prefill")
+    print(f"{summary['gaps_targeted']} gaps, {len(state.requests)} requests, {summary['accepted_tests']} tests accepted, "
+          f"lines {summary['coverage']['lines']['before']['covered']} → {summary['coverage']['lines']['after']['covered']}")
+    print(f"capacity bound (completion {simulator.completion_tokens} tok / {CAPACITY:g} + uncached prompt "
+          f"{simulator.uncached_prompt_tokens} tok / {PREFILL:g}): {bound:.1f} s")
+    print(f"covgen end to end: {wall:.1f} s  → {wall / bound:.2f}× the capacity bound")
+    print(f"prefix-cache hit rate: {cached}/{prompt} prompt tokens = {100 * cached / max(prompt, 1):.1f}%")
+
+
+if __name__ == "__main__":
+    main()

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -80,9 +81,10 @@ class PythonExplorer:
         request_file, result_file = state / f"request-{stamp}.json", state / f"result-{stamp}.json"
         request_file.write_text(json.dumps(request), encoding="utf-8")
         env = scrubbed_env(workspace.home, {"PYTHONHASHSEED": hash_seed})
-        policy = SandboxPolicy(wall_seconds=wall, cpu_seconds=self.policy.cpu_seconds, memory_bytes=self.policy.memory_bytes,
-                               file_size_bytes=self.policy.file_size_bytes, open_files=self.policy.open_files, network=self.policy.network)
-        process = await run_sandboxed([self.python, str(_PROBE), str(request_file), str(result_file)], cwd=workspace.path, env=env, policy=policy)
+        process = await run_sandboxed(
+            [self.python, str(_PROBE), str(request_file), str(result_file)], cwd=workspace.path, env=env,
+            policy=replace(self.policy, wall_seconds=wall),
+        )
         try:
             return dict(json.loads(result_file.read_text(encoding="utf-8")))
         except (OSError, json.JSONDecodeError):

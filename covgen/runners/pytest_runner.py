@@ -13,7 +13,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -148,11 +148,7 @@ class PytestRunner:
                 "COVGEN_PROBE_WATCH": str(self.workspace.path),
             },
         )
-        budget = SandboxPolicy(
-            wall_seconds=min(self.policy.wall_seconds, 60 + self.test_timeout * max(len(tests), 1) * 2),
-            cpu_seconds=self.policy.cpu_seconds, memory_bytes=self.policy.memory_bytes,
-            file_size_bytes=self.policy.file_size_bytes, open_files=self.policy.open_files, network=self.policy.network,
-        )
+        budget = replace(self.policy, wall_seconds=min(self.policy.wall_seconds, 60 + self.test_timeout * max(len(tests), 1) * 2))
         progress = _Progress(results, stall_seconds=self.test_timeout + 5)
         process = await run_sandboxed(
             argv, cwd=self.workspace.path, env=env, policy=budget, layers=self.layers, stalled=progress.stalled

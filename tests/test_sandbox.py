@@ -1,0 +1,94 @@
+"""The sandbox layers and the static screen, each checked against what it promises."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from covgen.sandbox import SandboxPolicy, probe, run_sandboxed, scrubbed_env
+from covgen.screen import unsafe_reason
+
+
+def run(code: str, tmp_path: Path, policy: SandboxPolicy = SandboxPolicy(wall_seconds=20), **env: str):
+    return asyncio.run(run_sandboxed([sys.executable, "-c", code], cwd=tmp_path, env=scrubbed_env(tmp_path, env), policy=policy))
+
+
+def test_network_is_off_where_the_machine_allows(tmp_path: Path) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted: list[object] = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
+    result = run(f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=3); print('connected')", tmp_path)
+    layers = probe()
+    if layers.network_isolated:
+        assert "connected" not in result.stdout and result.returncode != 0
+        assert accepted == []
+        assert "network off" in layers.describe()
+    else:  # the summary must then say the network is on, rather than pretend
+        assert "network ON" in layers.describe()
+    listener.close()
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    marker = tmp_path / "child-survived"
+    code = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        f"    time.sleep(3); open({str(marker)!r}, 'w').write('x'); os._exit(0)\n"
+        "time.sleep(60)\n"
+    )
+    started = time.monotonic()
+    result = run(code, tmp_path, SandboxPolicy(wall_seconds=1))
+    assert result.timed_out and time.monotonic() - started < 10
+    time.sleep(4)
+    assert not marker.exists()
+
+
+def test_environment_carries_no_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "do-not-leak")
+    monkeypatch.setenv("COVGEN_API_KEY", "sk-do-not-leak-either")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    result = run("import os, json; print(json.dumps(dict(os.environ)))", tmp_path)
+    assert "do-not-leak" not in result.stdout and "proxy.internal" not in result.stdout
+    assert f'"HOME": "{tmp_path}"' in result.stdout
+
+
+def test_stdin_is_closed(tmp_path: Path) -> None:
+    result = run("import sys; print(repr(sys.stdin.read()))", tmp_path)
+    assert result.stdout.strip() == "''"
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("import subprocess\ndef test_x():\n    subprocess.run(['ls'])\n", "imports subprocess"),
+        ("from os import system\ndef test_x():\n    system('ls')\n", "calls os.system()"),
+        ("import os\ndef test_x():\n    os.remove('f')\n", "calls os.remove()"),
+        ("import shutil\ndef test_x():\n    shutil.rmtree('.')\n", "calls shutil.rmtree()"),
+        ("import pathlib\ndef test_x():\n    pathlib.Path('a').unlink()\n", "calls .unlink()"),
+        ("import socket\n", "imports socket"),
+        ("import urllib.request\n", "imports urllib.request"),
+        ("def test_x():\n    eval('1')\n", "calls eval()"),
+        ("import os as o\ndef test_x():\n    o.fork()\n", "calls os.fork()"),
+        ("import signal\n", "imports signal"),
+    ],
+)
+def test_screen_refuses_what_reaches_outside_a_test(source: str, reason: str) -> None:
+    found = unsafe_reason(source)
+    assert found is not None and reason in found
+
+
+def test_screen_lets_ordinary_tests_through() -> None:
+    ordinary = (
+        "import pytest\nfrom pathlib import Path\n\n"
+        "def test_writes_into_tmp_path(tmp_path):\n    (tmp_path / 'a.txt').write_text('x')\n    assert (tmp_path / 'a.txt').read_text() == 'x'\n\n"
+        "def test_replace_is_a_string_method():\n    assert 'ab'.replace('a', 'c') == 'cb'\n"
+    )
+    assert unsafe_reason(ordinary) is None

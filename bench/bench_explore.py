@@ -79,10 +79,13 @@ def measure(subject: Subject, root: Path, extra_tests: list[str], out: Path) -> 
     # A private rcfile: a project's own [tool.coverage.run] source would override --include.
     rcfile = out.with_suffix(".rc")
     rcfile.write_text(f"[run]\nbranch = True\ninclude =\n    {root / subject.path}\n")
-    # A generated module that fails to import must not stop the others (or the baseline) running.
-    subprocess.run([sys.executable, "-m", "coverage", "run", f"--rcfile={rcfile}", "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                    "--continue-on-collection-errors", *subject.baseline[:1], *extra_tests, *subject.baseline[1:]],
-                   cwd=root, env=env, capture_output=True, text=True)
+    pytest = [sys.executable, "-m", "coverage", "run", "--append", f"--rcfile={rcfile}", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    out.with_suffix(".data").unlink(missing_ok=True)
+    subprocess.run([*pytest, *subject.baseline], cwd=root, env=env, capture_output=True, text=True)
+    if extra_tests:
+        # Separately: the baseline's -k selection must not deselect the generated tests, and a
+        # generated module that fails to import must not stop the others running.
+        subprocess.run([*pytest, "--continue-on-collection-errors", *extra_tests], cwd=root, env=env, capture_output=True, text=True)
     # Import the module once in every measurement: its import-time lines (defs, constants)
     # then count for neither tool, and a module no baseline test imports still has data.
     importer = out.with_suffix(".import.py")

@@ -185,11 +185,10 @@ async def _run(root: Path, report: CoverageReport, gaps: list[Gap], settings: Se
         max_attempts=settings.max_attempts, test_timeout=settings.test_timeout, budget_seconds=settings.budget_seconds,
         concurrency=settings.concurrency, sandbox=settings.sandbox,
     )
-    return await run_pipeline(report, gaps, engines, options, engine_reason=reason, progress=_progress_line)
+    from covgen.output.progress import ProgressReporter
 
-
-def _progress_line(line: str) -> None:
-    click.echo(f"covgen: {line}", err=True)
+    with ProgressReporter() as progress:
+        return await run_pipeline(report, gaps, engines, options, engine_reason=reason, progress=progress)
 
 
 def _dry_run(root: Path, gaps: list[Gap], engine: str, test_dir: str) -> None:

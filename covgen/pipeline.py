@@ -31,7 +31,8 @@ from covgen.writer import AcceptedTest, module_name, owned_by_covgen, render_fil
 
 __all__ = ["RunOptions", "RunSummary", "GapOutcome", "run_pipeline", "build_targets"]
 
-Progress = Callable[[str], None]
+#: Called as gaps finish: (done, total, message).
+Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +161,7 @@ async def run_pipeline(
     options: RunOptions,
     *,
     engine_reason: str = "",
-    progress: Progress = lambda line: None,
+    progress: Progress = lambda done, total, message: None,
 ) -> RunSummary:
     """Run `engines` in phases over `gaps`: each later phase works on what is still uncovered."""
     started = time.monotonic()
@@ -234,7 +235,7 @@ async def run_pipeline(
                     account(proposal)
                     attempt += 1
                 kept = sum(1 for v in verdicts if v.gap_id == target.gap.id and v.verdict is Verdict.ACCEPTED)
-                progress(f"[{engine.name} {counter()}/{total}] {target.gap.id}: {kept} test(s) pass with new coverage")
+                progress(counter(), total, f"{engine.name}: {target.gap.id}: {kept} test(s) pass with new coverage")
 
             generation_started = time.monotonic()
             phase_targets = targets

@@ -92,3 +92,25 @@ def test_screen_lets_ordinary_tests_through() -> None:
         "def test_replace_is_a_string_method():\n    assert 'ab'.replace('a', 'c') == 'cb'\n"
     )
     assert unsafe_reason(ordinary) is None
+
+
+def test_imports_that_lead_back_to_the_users_tree_stop_the_run(tmp_path: Path) -> None:
+    """A sys.path edit (like an editable install) pointing at the real checkout is caught."""
+    import shutil
+    import subprocess
+
+    from conftest import FIXTURES
+    from test_run_llm import tree_digest
+
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURES / "python", root, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "tests" / "conftest.py").write_text(f"import sys\nsys.path.insert(0, {str(root)!r})\n")
+    before = tree_digest(root)
+    result = subprocess.run(
+        [sys.executable, "-m", "covgen", "run", "--root", str(root), "--report", str(root / "reports" / "coverage.json"),
+         "--engine", "explore", "--explore-seconds", "1", "--include", "inventory/dates.py"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2
+    assert "imported from your tree" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert tree_digest(root) == before

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from covgen.engines import Proposal, Target
+from covgen.errors import SandboxError
 from covgen.sandbox import SandboxPolicy, Workspace, run_sandboxed, scrubbed_env
 
 __all__ = ["ExploreEngine", "Explorer", "PythonExplorer", "render_pytest"]
@@ -57,9 +58,15 @@ class PythonExplorer:
         request = {
             "mode": "explore", "module": target.module, "qualname": gap.qualname, "start": gap.start_line, "end": gap.end_line,
             "lines": list(gap.uncovered_lines), "arcs": [list(arc) for arc in gap.missing_arcs], "seconds": seconds,
-            "seed": self.seed, "source": source, "paths": _import_paths(workspace),
+            "seed": self.seed, "source": source, "paths": _import_paths(workspace), "forbid": str(workspace.source_root),
         }
         result = await self._probe(workspace, request, seconds + 30, hash_seed="0")
+        if "escape" in result:
+            name, path = result["escape"]
+            raise SandboxError(
+                f"{name} was imported from your tree ({path}) instead of the sandbox copy — an editable install or a "
+                "sys.path edit points there; exploring would run code that can change your files, so covgen stopped"
+            )
         cases = result.get("cases", [])
         if not cases:
             return None, str(result.get("note") or result.get("error") or "no input reached new lines")

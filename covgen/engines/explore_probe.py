@@ -23,6 +23,7 @@ import importlib
 import inspect
 import json
 import math
+import os
 import random
 import re
 import signal
@@ -689,6 +690,15 @@ def main() -> None:
         request = json.load(stream)
     sys.path[:0] = request.get("paths", [])
     result = explore(request) if request.get("mode", "explore") == "explore" else confirm(request)
+    forbidden = request.get("forbid")
+    if forbidden:
+        # Code imported from the user's tree (an editable install, a .pth) could change it.
+        prefix = os.path.realpath(forbidden) + os.sep
+        for name, module in list(sys.modules.items()):
+            path = getattr(module, "__file__", None)
+            if path and os.path.realpath(path).startswith(prefix):
+                result = {"cases": [], "outcomes": [], "escape": [name, os.path.realpath(path)]}
+                break
     with open(sys.argv[2], "w", encoding="utf-8") as stream:
         json.dump(result, stream)
 

@@ -9,6 +9,7 @@ All text passes through :func:`covgen.redact.redact` first.
 from __future__ import annotations
 
 import ast
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -124,7 +125,7 @@ def _class_skeleton(class_name: str, units: Sequence[CodeUnit], lines: Sequence[
 def _callee_signatures(gap: Gap, units: Sequence[CodeUnit], lines: Sequence[str]) -> str:
     excerpt = "\n".join(lines[gap.start_line - 1 : gap.end_line])
     try:
-        tree = ast.parse(_dedent(excerpt))
+        tree = ast.parse(textwrap.dedent(excerpt))
     except SyntaxError:
         return ""
     called = set()
@@ -134,11 +135,12 @@ def _callee_signatures(gap: Gap, units: Sequence[CodeUnit], lines: Sequence[str]
                 called.add(node.func.id)
             elif isinstance(node.func, ast.Attribute):
                 called.add(node.func.attr)
-    seen = []
-    for unit in units:
-        if unit.name in called and unit.qualname != gap.qualname and unit.signature not in seen:
-            seen.append(f"{unit.qualname}: {unit.signature.splitlines()[-1]}")
-    return "\n".join(sorted(set(seen)))
+    signatures = {
+        f"{unit.qualname}: {unit.signature.splitlines()[-1]}"
+        for unit in units
+        if unit.name in called and unit.qualname != gap.qualname
+    }
+    return "\n".join(sorted(signatures))
 
 
 def _test_sample(module: str, facts: ProjectFacts) -> str:
@@ -148,8 +150,3 @@ def _test_sample(module: str, facts: ProjectFacts) -> str:
     text = facts.test_files[tests[0]]
     return f"# {tests[0]}\n" + "\n".join(text.splitlines()[:_SAMPLE_LINES])
 
-
-def _dedent(text: str) -> str:
-    import textwrap
-
-    return textwrap.dedent(text)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 
 import pytest
@@ -22,6 +23,8 @@ _OUT = os.environ.get("COVGEN_PROBE_OUT")
 _TIMEOUT = float(os.environ.get("COVGEN_PROBE_TIMEOUT", "0") or 0)
 _WATCH = os.environ.get("COVGEN_PROBE_WATCH")
 _IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".covgen_state"}
+#: The user's own tree: nothing imported in the sandbox may come from there.
+_FORBIDDEN = os.environ.get("COVGEN_PROBE_FORBID")
 _MESSAGE_CAP = 4000
 
 
@@ -92,6 +95,22 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         if report.outcome != "passed":
             message = str(report.longrepr)[-_MESSAGE_CAP:]
         _emit({"event": "report", "nodeid": report.nodeid, "when": report.when, "outcome": report.outcome, "message": message})
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Stop before any test runs if the project was imported from the user's tree, not the copy.
+
+    An editable install, a .pth file or a conftest that edits sys.path can point imports back at
+    the real checkout, where a candidate could then change the user's files.
+    """
+    if not _FORBIDDEN:
+        return
+    forbidden = os.path.realpath(_FORBIDDEN) + os.sep
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and os.path.realpath(path).startswith(forbidden):
+            _emit({"event": "escape", "nodeid": name, "message": os.path.realpath(path)})
+            pytest.exit(f"covgen: {name} was imported from the user's tree ({path}), not the sandbox copy", returncode=4)
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:

@@ -146,6 +146,7 @@ class PytestRunner:
                 "COVGEN_PROBE_OUT": str(results),
                 "COVGEN_PROBE_TIMEOUT": str(self.test_timeout),
                 "COVGEN_PROBE_WATCH": str(self.workspace.path),
+                "COVGEN_PROBE_FORBID": str(self.workspace.source_root),
             },
         )
         budget = replace(self.policy, wall_seconds=min(self.policy.wall_seconds, 60 + self.test_timeout * max(len(tests), 1) * 2))
@@ -154,6 +155,12 @@ class PytestRunner:
             argv, cwd=self.workspace.path, env=env, policy=budget, layers=self.layers, stalled=progress.stalled
         )
         started, outcomes, collect_errors = _read_results(results)
+        escape = _escape(results)
+        if escape is not None:
+            raise SandboxError(
+                f"{escape[0]} was imported from your tree ({escape[1]}) instead of the sandbox copy — an editable "
+                "install or a sys.path edit points there; candidates would reach your files, so covgen stopped"
+            )
         if not started and not collect_errors and process.returncode not in (0, 1, 5):
             raise SandboxError(f"pytest could not run in the sandbox (exit {process.returncode}): {_tail(process.stderr or process.stdout)}")
         lines: dict[str, frozenset[int]] = {}
@@ -179,6 +186,19 @@ class _Progress:
             self.size, self.changed_at = size, now
         # Before the first test starts, collection (imports) may legitimately take a while.
         return size > 0 and now - self.changed_at > self.stall_seconds
+
+
+def _escape(path: Path) -> tuple[str, str] | None:
+    if not path.exists():
+        return None
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if '"escape"' in line:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            return str(record.get("nodeid")), str(record.get("message"))
+    return None
 
 
 def _read_results(path: Path) -> tuple[list[str], dict[str, TestOutcome], dict[str, str]]:

@@ -28,7 +28,6 @@ from covgen.prompts.pytest_family import TESTS_SCHEMA, messages_for, repair_mess
 __all__ = ["OpenAICompatBackend", "LlmEngine", "AuditLog", "DEFAULT_MODEL_URL"]
 
 DEFAULT_MODEL_URL = "http://localhost:8000/v1"
-_RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 #: Used when the server has no /tokenize: a deliberately pessimistic characters-per-token.
 _CHARS_PER_TOKEN = 3.0
 
@@ -159,7 +158,8 @@ class OpenAICompatBackend:
                 ):
                     with attempt:
                         response = await self._client.request(method, url, json=body)
-                        if response.status_code in _RETRYABLE_STATUS:
+                        # 429 and 5xx are transient; any other status is an answer (a 400 is the prompt's fault).
+                        if response.status_code == 429 or response.status_code >= 500:
                             raise _RetryableStatus(response)
             except (httpx.TransportError, _RetryableStatus) as err:
                 raise BackendError(f"model server at {self.base_url} failed after {self.attempts} attempts: {err}") from err

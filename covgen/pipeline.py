@@ -245,7 +245,11 @@ async def run_pipeline(
                     warnings.extend(more)
                     gap_by_id.update((t.gap.id, t.gap) for t in phase_targets)
                 count = itertools.count(1)
-                semaphore = asyncio.Semaphore(options.concurrency)
+                # Engines bound their own work (the HTTP backend its requests in flight, the
+                # explorer its probes per core). Gap tasks waiting on a validation wave must not
+                # hold those slots, or the server idles while the sandbox works; this bound only
+                # keeps very large runs from starting every task at once.
+                semaphore = asyncio.Semaphore(options.concurrency * 8)
 
                 async def bounded(target: Target, engine: Engine = engine, total: int = len(phase_targets)) -> None:
                     async with semaphore:

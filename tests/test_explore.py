@@ -37,23 +37,27 @@ def fresh_pytest(root: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=root, capture_output=True, text=True)
 
 
-def test_fixture_branches_unlocked_by_mined_constants(tmp_path: Path, python_fixture_reports) -> None:
+@pytest.fixture
+def fixture_copy(tmp_path: Path) -> Path:
     root = tmp_path / "project"
     shutil.copytree(FIXTURES / "python", root, ignore=shutil.ignore_patterns("reports", "__pycache__"))
+    return root
+
+
+def test_fixture_branches_unlocked_by_mined_constants(fixture_copy: Path, tmp_path: Path, python_fixture_reports) -> None:
+    root = fixture_copy
     summary = explore_run(root, python_fixture_reports["coveragepy"], tmp_path / "s.json", "--include", "inventory/parsing.py",
                           "--explore-seconds", "2")
     gaps = {g["id"].split("::")[1]: g for g in summary["gaps"]}
     # parse_bool's True branch needs one of its own literals ("yes", "y", "true", "1", "on").
     assert 83 in gaps["parse_bool"]["gained_lines"]
-    # parse_sku's reserved-number branch needs a SKU of number 0000, built from its regex's neighbours.
     written = (root / "tests/covgen/test_inventory_parsing_covgen.py").read_text()
     assert "parse_bool(" in written and "assert result is True" in written
     assert fresh_pytest(root).returncode == 0
 
 
-def test_methods_get_receivers_built_and_prepared(tmp_path: Path, python_fixture_reports) -> None:
-    root = tmp_path / "project"
-    shutil.copytree(FIXTURES / "python", root, ignore=shutil.ignore_patterns("reports", "__pycache__"))
+def test_methods_get_receivers_built_and_prepared(fixture_copy: Path, tmp_path: Path, python_fixture_reports) -> None:
+    root = fixture_copy
     summary = explore_run(root, python_fixture_reports["coveragepy"], tmp_path / "s.json", "--include", "inventory/items.py",
                           "--explore-seconds", "3")
     gaps = {g["id"].split("::")[1]: g for g in summary["gaps"]}

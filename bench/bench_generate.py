@@ -8,8 +8,9 @@ model's quality (no model runs here):
 
 * decode: every running sequence advances at min(PER_SEQUENCE, CAPACITY / running) tokens/s —
   one request at a time leaves most of the server idle;
-* prefill: prompt tokens not served from the prefix cache cost PREFILL tokens/s (the stub
-  simulates the cache in 16-token blocks and reports cached tokens in ``usage``);
+* prefill: prompt tokens not served from the prefix cache cost PREFILL tokens/s of the whole
+  server's time, first come first served, and decoding waits meanwhile (the stub simulates the
+  cache in 16-token blocks and reports cached tokens in ``usage``);
 * the capacity bound is the time the server needs at full throughput for the tokens it was
   actually asked for: Σ completion tokens / CAPACITY + Σ uncached prompt tokens / PREFILL.
 
@@ -43,10 +44,12 @@ MODULES = 20
 
 
 class ContinuousBatching:
-    """A decode scheduler: all running sequences share the capacity, each capped per sequence."""
+    """A server step loop: prefill first (it stalls decoding), then all running sequences share
+    the decode capacity, each capped per sequence. Its best case is exactly the capacity bound."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.prefilling: list[list[float]] = []   # [uncached tokens left], first come first served
         self.running: dict[int, list[float]] = {}
         self.events: dict[int, threading.Event] = {}
         self.next_id = 0
@@ -56,27 +59,40 @@ class ContinuousBatching:
         threading.Thread(target=self._tick, daemon=True).start()
 
     def delay(self, uncached_prompt: int, completion: int, n: int) -> None:
-        time.sleep(uncached_prompt / PREFILL)
         done = threading.Event()
         with self.lock:
             self.uncached_prompt_tokens += uncached_prompt
             self.completion_tokens += completion
             ident = self.next_id
             self.next_id += 1
+            self.prefilling.append([float(uncached_prompt), ident])
             self.running[ident] = [completion / n] * n
             self.events[ident] = done
         done.wait()
 
     def _tick(self) -> None:
-        step = 0.005
+        last = time.monotonic()
         while not self.stop:
-            time.sleep(step)
+            time.sleep(0.005)
+            # Advance by the time that really passed: a sleep overshoots under load, and counting
+            # it as 5 ms would make the simulated server slower than its stated capacity.
+            now = time.monotonic()
+            step, last = now - last, now
             with self.lock:
-                sequences = sum(len(v) for v in self.running.values())
-                if not sequences:
+                while self.prefilling and step > 0:
+                    job = self.prefilling[0]
+                    spent = min(step, job[0] / PREFILL)
+                    job[0] -= spent * PREFILL
+                    step -= spent
+                    if job[0] <= 1e-9:
+                        self.prefilling.pop(0)
+                waiting = {int(job[1]) for job in self.prefilling}
+                decoding = [ident for ident in self.running if ident not in waiting]
+                sequences = sum(len(self.running[ident]) for ident in decoding)
+                if not sequences or step <= 0:
                     continue
                 rate = min(PER_SEQUENCE, CAPACITY / sequences)
-                for ident in list(self.running):
+                for ident in decoding:
                     remaining = [r - rate * step for r in self.running[ident]]
                     remaining = [r for r in remaining if r > 0]
                     if remaining:

@@ -327,7 +327,7 @@ async def _confirm(
             destination = workspace.path / relative
             destination.parent.mkdir(parents=True, exist_ok=True)
             destination.write_text(text, encoding="utf-8")
-        run = await runner.run(sorted(contents), coverage_of=sorted({g.path for g in gaps.values()}))
+        run = await runner.run(sorted(contents), coverage_of=sorted({g.path for g in gaps.values()}), per_test=False)
         failing = [v for v in chosen if run.outcomes.get(names[(v.candidate_id, v.test_name)], None) is None
                    or run.outcomes[names[(v.candidate_id, v.test_name)]].outcome != "passed"]
         if not failing and not run.collect_errors:

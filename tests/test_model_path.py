@@ -145,10 +145,18 @@ def test_context_is_trimmed_to_the_budget_but_keeps_the_focal_method(item_target
 
     # Room for the rules and the focal method, not for everything.
     budget = len(full) // 4 - 150 + 200 + 16
-    with StubServer(StubState(max_model_len=budget)) as server:
+    near_the_limit = StubState(max_model_len=budget)
+    with StubServer(near_the_limit) as server:
         sent = asyncio.run(scenario(server.url))
     assert "An existing test of this module" not in sent
     assert "def remove(self, name: str, count: int = 1) -> int:" in sent and "NOT COVERED" in sent
+    assert near_the_limit.tokenize_requests > 2  # readiness, then exact counts while trimming
+
+    # Far below the limit no tokenizer could overflow it: the prompt goes out whole, uncounted.
+    roomy = StubState(max_model_len=32768)
+    with StubServer(roomy) as server:
+        sent = asyncio.run(scenario(server.url))
+    assert sent == full and roomy.tokenize_requests == 1
 
 
 def test_structured_output_is_requested_with_response_format_and_checked(item_targets: list[Target]) -> None:

@@ -3,7 +3,8 @@
 Requests run concurrently up to ``--concurrency``, each asking for ``n`` candidates (vLLM
 prefills the prompt once and decodes the samples together). Transient failures — connection
 errors, 429 and 5xx — are retried with exponential backoff; anything else is an answer. Prompts
-are sized exactly with ``/tokenize`` when the server has it. Structured output, when asked for,
+are sized exactly with ``/tokenize`` when the server has it and the size could matter.
+Structured output, when asked for,
 goes through ``response_format`` (vLLM ≥ 0.12 ignores the removed ``guided_*`` fields silently,
 so they are never sent) and the answer is checked against the schema.
 """
@@ -30,6 +31,10 @@ __all__ = ["OpenAICompatBackend", "LlmEngine", "AuditLog", "DEFAULT_MODEL_URL"]
 DEFAULT_MODEL_URL = "http://localhost:8000/v1"
 #: Used when the server has no /tokenize: a deliberately pessimistic characters-per-token.
 _CHARS_PER_TOKEN = 3.0
+#: Chat-template tokens a message can add around its content (role markers, separators); generous.
+_TEMPLATE_TOKENS_PER_MESSAGE = 32
+#: …and once per prompt (a default system text some templates insert, the generation prompt).
+_TEMPLATE_TOKENS = 256
 
 
 class _RetryableStatus(Exception):
@@ -227,7 +232,7 @@ class LlmEngine:
         context = target.context
         messages = messages_for(context, structured=self.structured)
         budget = self._prompt_budget()
-        while budget is not None:
+        while budget is not None and not _surely_fits(messages, budget):
             tokens = await self._tokens(messages)
             smaller = context.without_lowest()
             if tokens <= budget or smaller is None:
@@ -282,3 +287,14 @@ class LlmEngine:
         if exact is not None:
             return exact
         return int(sum(len(m["content"]) for m in messages) / _CHARS_PER_TOKEN) + 8 * len(messages)
+
+
+def _surely_fits(messages: Sequence[Message], budget: int) -> bool:
+    """True when no tokenizer could make `messages` exceed `budget` (so /tokenize is not asked).
+
+    Byte-level BPE and SentencePiece with byte fallback never spend more than one token per UTF-8
+    byte, so bytes plus the chat template's markers bound the count from above. Prompts far from
+    the context limit — nearly all of them — skip a round trip before their request.
+    """
+    upper = sum(len(m["content"].encode("utf-8")) + _TEMPLATE_TOKENS_PER_MESSAGE for m in messages) + _TEMPLATE_TOKENS
+    return upper <= budget

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 from covgen.errors import SourceError
 from covgen.model import CodeUnit
@@ -34,7 +35,14 @@ def supports(language: str) -> bool:
 
 def find_units(language: str, source: str, path: str) -> list[CodeUnit]:
     """Parse `source` (the text of `path`) and return its code units."""
+    return list(_parsed(language, source, path))
+
+
+@lru_cache(maxsize=512)
+def _parsed(language: str, source: str, path: str) -> tuple[CodeUnit, ...]:
+    # Finding gaps and building prompts both need a file's units; units are frozen values, so
+    # the second caller gets the first parse.
     finder = _finder(language)
     if finder is None:
         raise SourceError(f"{path}: covgen has no parser for this language")
-    return finder(source, path)
+    return tuple(finder(source, path))

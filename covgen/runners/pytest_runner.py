@@ -90,8 +90,11 @@ class PytestRunner:
                 "or pass --python PATH to an interpreter that has them"
             )
 
-    async def run(self, tests: Sequence[str], *, coverage_of: Sequence[str] = ()) -> PytestRun:
-        """Run `tests` (workspace-relative files or node ids) in order; measure `coverage_of` files."""
+    async def run(self, tests: Sequence[str], *, coverage_of: Sequence[str] = (), per_test: bool = True) -> PytestRun:
+        """Run `tests` (workspace-relative files or node ids) in order; measure `coverage_of` files.
+
+        Coverage is the whole run's, and with `per_test` also each test's own (its outcome's).
+        """
         outcomes: dict[str, TestOutcome] = {}
         collect_errors: dict[str, str] = {}
         seconds = 0.0
@@ -103,7 +106,7 @@ class PytestRunner:
         # without what already ran.
         while processes < 5:
             processes += 1
-            run, started = await self._run_once(tests, coverage_of, deselect)
+            run, started = await self._run_once(tests, coverage_of, deselect, per_test)
             seconds += run.seconds
             for path, lines in run.lines.items():
                 totals[0][path] = totals[0].get(path, frozenset()) | lines
@@ -121,7 +124,7 @@ class PytestRunner:
                          lines=totals[0], arcs=totals[1])
 
     async def _run_once(
-        self, tests: Sequence[str], coverage_of: Sequence[str], deselect: Sequence[str]
+        self, tests: Sequence[str], coverage_of: Sequence[str], deselect: Sequence[str], per_test: bool
     ) -> tuple[PytestRun, list[str]]:
         self._runs += 1
         state = self.workspace.state
@@ -147,6 +150,7 @@ class PytestRunner:
                 "COVGEN_PROBE_TIMEOUT": str(self.test_timeout),
                 "COVGEN_PROBE_WATCH": str(self.workspace.path),
                 "COVGEN_PROBE_FORBID": str(self.workspace.source_root),
+                "COVGEN_PROBE_CONTEXTS": "1" if coverage_of and per_test else "0",
             },
         )
         budget = replace(self.policy, wall_seconds=min(self.policy.wall_seconds, 60 + self.test_timeout * max(len(tests), 1) * 2))
@@ -166,7 +170,7 @@ class PytestRunner:
         lines: dict[str, frozenset[int]] = {}
         arcs: dict[str, frozenset[tuple[int, int]]] = {}
         if coverage_of and data_file.exists():
-            lines, arcs = _attach_coverage(outcomes, data_file, self.workspace.path)
+            lines, arcs = _attach_coverage(outcomes, data_file, self.workspace.path, per_test=per_test)
         return PytestRun(outcomes, collect_errors, process.seconds, 1, lines, arcs), started
 
 
@@ -247,9 +251,9 @@ def _read_results(path: Path) -> tuple[list[str], dict[str, TestOutcome], dict[s
 
 
 def _attach_coverage(
-    outcomes: dict[str, TestOutcome], data_file: Path, root: Path
+    outcomes: dict[str, TestOutcome], data_file: Path, root: Path, *, per_test: bool
 ) -> tuple[dict[str, frozenset[int]], dict[str, frozenset[tuple[int, int]]]]:
-    """Give each outcome its own lines and arcs; return the whole run's."""
+    """Return the whole run's lines and arcs; with `per_test`, give each outcome its own too."""
     from coverage import CoverageData
 
     data = CoverageData(basename=str(data_file))
@@ -258,18 +262,27 @@ def _attach_coverage(
     relative = {measured: Path(measured).resolve().relative_to(root.resolve()).as_posix() for measured in files}
     total_lines = {relative[m]: frozenset(data.lines(m) or ()) for m in files}
     total_arcs = {relative[m]: frozenset(data.arcs(m) or ()) for m in files}
+    if not per_test:
+        return total_lines, total_arcs
+    # One query per file says which tests reached it; only those (test, file) pairs are read,
+    # not every test against every measured file.
+    lines: dict[str, dict[str, frozenset[int]]] = {nodeid: {} for nodeid in outcomes}
+    arcs: dict[str, dict[str, frozenset[tuple[int, int]]]] = {nodeid: {} for nodeid in outcomes}
+    for measured in files:
+        reached: set[str] = set()
+        data.set_query_contexts(None)
+        for contexts in data.contexts_by_lineno(measured).values():
+            reached.update(contexts)
+        for nodeid in sorted(reached.intersection(outcomes)):
+            data.set_query_context(nodeid)
+            if data.has_arcs():
+                executed_arcs = frozenset(data.arcs(measured) or ())
+                arcs[nodeid][relative[measured]] = executed_arcs
+                lines[nodeid][relative[measured]] = frozenset(n for arc in executed_arcs for n in arc if n > 0)
+            else:
+                lines[nodeid][relative[measured]] = frozenset(data.lines(measured) or ())
     for nodeid, outcome in list(outcomes.items()):
-        data.set_query_contexts([f"^{re.escape(nodeid)}$"])
-        lines: dict[str, frozenset[int]] = {}
-        arcs: dict[str, frozenset[tuple[int, int]]] = {}
-        for measured in files:
-            executed = data.lines(measured) or []
-            if executed:
-                lines[relative[measured]] = frozenset(executed)
-            executed_arcs = data.arcs(measured) or []
-            if executed_arcs:
-                arcs[relative[measured]] = frozenset(executed_arcs)
-        outcomes[nodeid] = TestOutcome(outcome.nodeid, outcome.outcome, outcome.message, outcome.changed_files, lines, arcs)
+        outcomes[nodeid] = TestOutcome(outcome.nodeid, outcome.outcome, outcome.message, outcome.changed_files, lines[nodeid], arcs[nodeid])
     return total_lines, total_arcs
 
 

@@ -20,10 +20,11 @@ from typing import Any
 
 _FOCAL = re.compile(r"## Code under test: (\S+) \(")
 _BLOCK = 16
+_CHARS_PER_TOKEN = 4
 
 
 def estimate_tokens(text: str) -> int:
-    return max(1, len(text) // 4)
+    return max(1, len(text) // _CHARS_PER_TOKEN)
 
 
 @dataclass
@@ -38,7 +39,8 @@ class StubState:
     #: Fail this many chat requests with HTTP 503 before answering (retry tests).
     fail_next: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
-    prompts_seen: list[str] = field(default_factory=list)
+    tokenize_requests: int = 0
+    blocks_seen: set[int] = field(default_factory=set)
     #: Optional hook deciding how long a completion takes (the bench's continuous-batching model).
     delay: Callable[[int, int, int], None] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -54,16 +56,21 @@ class StubState:
         return [chosen[i % len(chosen)] for i in range(n)]
 
     def cached_prefix_tokens(self, prompt: str) -> int:
-        best = 0
-        for previous in self.prompts_seen:
-            length = 0
-            for a, b in zip(previous, prompt):
-                if a != b:
-                    break
-                length += 1
-            best = max(best, length)
-        self.prompts_seen.append(prompt)
-        return (estimate_tokens(prompt[:best]) // _BLOCK) * _BLOCK if best else 0
+        """Tokens of `prompt` served from the cache: its leading full blocks some earlier prompt had.
+
+        Like vLLM, a block is identified by a hash chained over every block before it, so a
+        block is a hit only when the whole prefix up to it matches.
+        """
+        chars = _BLOCK * _CHARS_PER_TOKEN
+        cached, chained, hit = 0, 0, True
+        for start in range(0, len(prompt) - chars + 1, chars):
+            chained = hash((chained, prompt[start:start + chars]))
+            if hit and chained in self.blocks_seen:
+                cached += _BLOCK
+            else:
+                hit = False
+                self.blocks_seen.add(chained)
+        return cached
 
 
 def _render(messages: list[dict[str, str]]) -> str:
@@ -96,6 +103,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
         state = self.state
         if self.path == "/tokenize":
+            with state.lock:
+                state.tokenize_requests += 1
             if not state.tokenize:
                 self._send(404, {"error": "not found"})
                 return
@@ -137,14 +146,20 @@ class _Handler(BaseHTTPRequestHandler):
         })
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 refuses a burst of concurrent connections, which a
+    # client then has to retry; vLLM's server (uvicorn) listens with a backlog of 2048.
+    request_queue_size = 2048
+    daemon_threads = True
+
+
 class StubServer:
     """Start with ``with StubServer(state) as server:``; ``server.url`` is the /v1 base URL."""
 
     def __init__(self, state: StubState) -> None:
         handler = type("Handler", (_Handler,), {"state": state})
         self.state = state
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property

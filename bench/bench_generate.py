@@ -55,6 +55,8 @@ class ContinuousBatching:
         self.next_id = 0
         self.completion_tokens = 0
         self.uncached_prompt_tokens = 0
+        self.first_request: float | None = None
+        self.last_answer = 0.0
         self.stop = False
         threading.Thread(target=self._tick, daemon=True).start()
 
@@ -65,10 +67,14 @@ class ContinuousBatching:
             self.completion_tokens += completion
             ident = self.next_id
             self.next_id += 1
+            if self.first_request is None:
+                self.first_request = time.perf_counter()
             self.prefilling.append([float(uncached_prompt), ident])
             self.running[ident] = [completion / n] * n
             self.events[ident] = done
         done.wait()
+        with self.lock:
+            self.last_answer = max(self.last_answer, time.perf_counter())
 
     def _tick(self) -> None:
         last = time.monotonic()
@@ -133,7 +139,9 @@ def make_project(root: Path, gaps: int) -> tuple[dict[str, list[list[str]]], Pat
                 f"    assert {name}({limit}) == {-limit}\n"
                 f"```\n"
             )
-            wrong = good.replace(f"== {-limit}\n", f"== {-limit - 1}\n")
+            # Both assertions off by one: nothing passes, so the gap needs a repair turn.
+            wrong = good.replace(f"== {-limit}\n", f"== {-limit - 1}\n").replace(
+                f"== {(limit + 1) * (f + 2)}\n", f"== {(limit + 1) * (f + 2) + 1}\n")
             script[name] = [[wrong], [good]] if f % 5 == 0 else [[good]]
         (root / "pkg" / f"mod{m}.py").write_text("\n\n".join(functions))
     env = {**os.environ, "COVERAGE_FILE": str(root.parent / ".coverage")}
@@ -177,6 +185,9 @@ def main() -> None:
     print(f"capacity bound (completion {simulator.completion_tokens} tok / {CAPACITY:g} + uncached prompt "
           f"{simulator.uncached_prompt_tokens} tok / {PREFILL:g}): {bound:.1f} s")
     print(f"covgen end to end: {wall:.1f} s  → {wall / bound:.2f}× the capacity bound")
+    first = (simulator.first_request or started) - started
+    print(f"  before the first request {first:.1f} s · first request to last answer {simulator.last_answer - started - first:.1f} s · "
+          f"after the last answer {started + wall - simulator.last_answer:.1f} s")
     print(f"prefix-cache hit rate: {cached}/{prompt} prompt tokens = {100 * cached / max(prompt, 1):.1f}%")
 
 

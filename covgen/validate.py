@@ -152,27 +152,35 @@ def select(verdicts: Sequence[TestVerdict]) -> list[TestVerdict]:
     """Keep a minimal set: greedily the test adding the most uncovered lines and arcs.
 
     Tests whose gain is already covered by those kept become ``REDUNDANT``; everything else is
-    returned unchanged.
+    returned unchanged. A test's gain is counted on its own gap, so each gap is chosen for alone.
     """
-    covered: set[tuple[str, object]] = set()
-    pool = [v for v in verdicts if v.verdict is Verdict.ACCEPTED]
-    others = [v for v in verdicts if v.verdict is not Verdict.ACCEPTED]
+    by_gap: dict[str, list[TestVerdict]] = {}
+    for verdict in verdicts:
+        if verdict.verdict is Verdict.ACCEPTED:
+            by_gap.setdefault(verdict.gap_id, []).append(verdict)
     chosen: list[TestVerdict] = []
+    redundant: list[TestVerdict] = []
+    for pool in by_gap.values():
+        kept, rest = _greedy(pool)
+        chosen += kept
+        redundant += [replace(v, verdict=Verdict.REDUNDANT, message="adds nothing the kept tests do not cover") for v in rest]
+    return [v for v in verdicts if v.verdict is not Verdict.ACCEPTED] + chosen + redundant
 
-    def items(verdict: TestVerdict) -> set[tuple[str, object]]:
-        gap = verdict.gap_id
-        return {(gap, ("line", line)) for line in verdict.gained_lines} | {(gap, ("arc", arc)) for arc in verdict.gained_arcs}
 
+def _greedy(pool: list[TestVerdict]) -> tuple[list[TestVerdict], list[TestVerdict]]:
+    gains = {id(v): {("line", line) for line in v.gained_lines} | {("arc", arc) for arc in v.gained_arcs} for v in pool}
+    covered: set[tuple[str, object]] = set()
+    pool = list(pool)
+    kept: list[TestVerdict] = []
     while pool:
-        best = max(pool, key=lambda v: (len(items(v) - covered), -len(v.test_name), v.candidate_id))
-        fresh = items(best) - covered
+        best = max(pool, key=lambda v: (len(gains[id(v)] - covered), -len(v.test_name), v.candidate_id))
+        fresh = gains[id(best)] - covered
         if not fresh:
             break
         covered |= fresh
-        chosen.append(best)
+        kept.append(best)
         pool.remove(best)
-    redundant = [replace(v, verdict=Verdict.REDUNDANT, message="adds nothing the kept tests do not cover") for v in pool]
-    return others + chosen + redundant
+    return kept, pool
 
 
 def _static_verdict(candidate: Candidate) -> TestVerdict | None:

@@ -4,7 +4,8 @@ Every gap is its own task (at most ``concurrency`` at once): propose, validate, 
 error, up to ``max_attempts``. Candidates from all tasks meet in a :class:`_Batcher`, which runs
 them through the funnel in one pytest process per wave — so the sandbox validates one wave while
 the model is still writing the next. The accepted tests are rendered into their files, run once
-more together with coverage in the sandbox, and only then written into the user's tree.
+more together with coverage in the sandbox, and only then written into the user's tree; a test
+that fails there gives way to an equivalent one selection had set aside.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from covgen.languages import find_units
 from covgen.model import Candidate, CodeUnit, CoverageReport, Gap, TestVerdict, Verdict
 from covgen.project import ProjectFacts
 from covgen.prompts.context import build_context
-from covgen.runners.pytest_runner import PytestRunner
+from covgen.runners.pytest_runner import PytestRunner, TestOutcome
 from covgen.sandbox import SandboxPolicy, Workspace, probe
 from covgen.validate import Validator, select
 from covgen.writer import AcceptedTest, module_name, owned_by_covgen, render_files, test_path_for, write_files
@@ -261,16 +262,11 @@ async def run_pipeline(
             seconds["sandbox (busy)"] = batcher.seconds
 
             writing_started = time.monotonic()
-            verdicts = select(verdicts)
-            chosen = [v for v in verdicts if v.verdict is Verdict.ACCEPTED]
             original = {t.gap.id: t.gap for t in targets}
-            contents, accepted, confirmed, dropped = await _confirm(
-                chosen, candidates, original, workspace, runner, options, f"engine: {description}"
+            contents, verdicts, confirmed = await _confirm(
+                verdicts, candidates, original, workspace, runner, options, f"engine: {description}"
             )
-            verdicts = [v for v in verdicts if v not in dropped] + [
-                TestVerdict(v.candidate_id, v.gap_id, v.test_name, Verdict.FLAKY, "failed when run together with the other accepted tests")
-                for v in dropped
-            ]
+            accepted = [v for v in verdicts if v.verdict is Verdict.ACCEPTED]
             if contents and options.write:
                 written = write_files(options.root, contents)
             seconds["confirm+write"] = time.monotonic() - writing_started
@@ -308,19 +304,26 @@ def _remaining(
 
 
 async def _confirm(
-    chosen: list[TestVerdict],
+    verdicts: list[TestVerdict],
     candidates: dict[str, Candidate],
     gaps: dict[str, Gap],
     workspace: Workspace,
     runner: PytestRunner,
     options: RunOptions,
     provenance: str,
-) -> tuple[dict[str, str], list[TestVerdict], dict[str, tuple[frozenset[int], frozenset[tuple[int, int]]]], list[TestVerdict]]:
-    """Run the files as they will be written, together, with coverage; drop what fails there."""
-    dropped: list[TestVerdict] = []
+) -> tuple[dict[str, str], list[TestVerdict], dict[str, tuple[frozenset[int], frozenset[tuple[int, int]]]]]:
+    """Select, then run the files as they will be written, together, with coverage.
+
+    A chosen test that fails there becomes FLAKY and selection runs again without it, so a
+    test it had made REDUNDANT can take its place. Returns the files' contents, every verdict
+    (final), and the lines and arcs the confirming run covered.
+    """
+    failed: list[TestVerdict] = []
     for _ in range(3):
+        selected = select(_without(verdicts, failed))
+        chosen = [v for v in selected if v.verdict is Verdict.ACCEPTED]
         if not chosen:
-            return {}, [], {}, dropped
+            return {}, selected + failed, {}
         tests = [AcceptedTest(v, candidates[v.candidate_id], gaps[v.gap_id]) for v in chosen]
         contents, names = render_files(tests, options.root, test_dir=options.test_dir, provenance=provenance)
         for relative, text in contents.items():
@@ -328,18 +331,31 @@ async def _confirm(
             destination.parent.mkdir(parents=True, exist_ok=True)
             destination.write_text(text, encoding="utf-8")
         run = await runner.run(sorted(contents), coverage_of=sorted({g.path for g in gaps.values()}), per_test=False)
-        failing = [v for v in chosen if run.outcomes.get(names[(v.candidate_id, v.test_name)], None) is None
-                   or run.outcomes[names[(v.candidate_id, v.test_name)]].outcome != "passed"]
+        outcome = {v: run.outcomes.get(names[(v.candidate_id, v.test_name)]) for v in chosen}
+        failing = [v for v, o in outcome.items() if o is None or o.outcome != "passed"]
         if not failing and not run.collect_errors:
             # The whole run counts, import time included: a module no test imported before has
             # its def lines covered now too.
             measured = set(run.lines) | set(run.arcs)
-            return contents, chosen, {p: (run.lines.get(p, frozenset()), run.arcs.get(p, frozenset())) for p in measured}, dropped
-        if run.collect_errors and not failing:
-            failing = list(chosen)
-        dropped.extend(failing)
-        chosen = [v for v in chosen if v not in failing]
-    return {}, [], {}, dropped + chosen
+            return contents, selected + failed, {p: (run.lines.get(p, frozenset()), run.arcs.get(p, frozenset())) for p in measured}
+        failed += [
+            replace(v, verdict=Verdict.FLAKY, message=f"passed its runs, then {_state(outcome[v])} in the written file beside the other accepted tests")
+            for v in (failing or chosen)  # a file that does not import fails all it holds
+        ]
+    unconfirmed = [replace(v, verdict=Verdict.FLAKY, message="not confirmed: the written files kept failing together")
+                   for v in _without(chosen, failed)]
+    return {}, _without(selected, failed + unconfirmed) + failed + unconfirmed, {}
+
+
+def _without(verdicts: list[TestVerdict], removed: list[TestVerdict]) -> list[TestVerdict]:
+    gone = {(v.candidate_id, v.test_name) for v in removed}
+    return [v for v in verdicts if (v.candidate_id, v.test_name) not in gone]
+
+
+def _state(outcome: TestOutcome | None) -> str:
+    if outcome is None:
+        return "did not run (its file did not import)"
+    return outcome.outcome + (f": {outcome.message.strip().splitlines()[-1]}" if outcome.message.strip() else "")
 
 
 def _repair_feedback(batch: list[Candidate], results: list[TestVerdict], gap: Gap) -> tuple[int | None, str]:

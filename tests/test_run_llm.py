@@ -119,6 +119,21 @@ GOOD_REMOVE = fence("""
             stock.remove("saw", 5)
 """)
 
+# Passes in covgen's candidate folder only: it survives the funnel, then fails in the written file.
+PLACE_BOUND_LABEL = fence("""
+    from inventory.items import Item
+
+    def test_label():
+        assert "covgen_candidates" in __file__
+        assert Item("saw", 1250).label() == "saw (tools) 12.50"
+""")
+GOOD_LABEL = fence("""
+    from inventory.items import Category, Item
+
+    def test_label_shows_category_and_price():
+        assert Item("milk", 99, Category.FOOD).label() == "milk (food) 0.99"
+""")
+
 
 def shell_out(marker: Path) -> str:
     return fence(f"""
@@ -161,6 +176,7 @@ def test_llm_run_keeps_exactly_the_proven_tests(project, tmp_path: Path) -> None
         "add_business_days": [[HANG, FLAKY], [GOOD_ADD]],
         "parse_bool": [[shell_out(marker), NO_GAIN]],
         "Stock.remove": [[EDITS_PROJECT, GOOD_REMOVE]],
+        "Item.label": [[PLACE_BOUND_LABEL, GOOD_LABEL]],
     })
     before = tree_digest(root)
     summary_path = tmp_path / "summary.json"
@@ -192,7 +208,11 @@ def test_llm_run_keeps_exactly_the_proven_tests(project, tmp_path: Path) -> None
         "test_removing_an_unknown_item_raises", "test_removing_more_than_stocked_raises", "test_removing_the_last_items_forgets_them",
     ]
     assert by_gap["Stock.remove"]["verdicts"]["UNSAFE"] == 1
-    assert summary["accepted_tests"] == 8
+    # Selection first kept the shorter test; it failed in the written file, so the equivalent
+    # one it had made REDUNDANT took its place.
+    assert by_gap["Item.label"]["accepted_tests"] == ["test_label_shows_category_and_price"]
+    assert by_gap["Item.label"]["verdicts"] == {"ACCEPTED": 1, "FLAKY": 1}
+    assert summary["accepted_tests"] == 9
 
     # The shell-out was never executed; the file-editing test ran in the copy only.
     assert not marker.exists()

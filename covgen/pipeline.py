@@ -30,7 +30,7 @@ from covgen.sandbox import SandboxPolicy, Workspace, probe
 from covgen.validate import Validator, select
 from covgen.writer import AcceptedTest, module_name, owned_by_covgen, render_files, test_path_for, write_files
 
-__all__ = ["RunOptions", "RunSummary", "GapOutcome", "run_pipeline", "build_targets"]
+__all__ = ["RunOptions", "RunSummary", "GapOutcome", "Rejection", "run_pipeline", "build_targets"]
 
 #: Called as gaps finish: (done, total, message).
 Progress = Callable[[int, int, str], None]
@@ -53,12 +53,23 @@ class RunOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why one candidate test (or module, test "") was not kept — for the user, not the model."""
+
+    candidate_id: str
+    test: str
+    verdict: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class GapOutcome:
     gap_id: str
     accepted_tests: tuple[str, ...]
     gained_lines: tuple[int, ...]
     gained_branches: int
     verdicts: dict[str, int]
+    rejected: tuple[Rejection, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,6 +382,14 @@ def _repair_feedback(batch: list[Candidate], results: list[TestVerdict], gap: Ga
     return index, "\n".join(lines) + f"\n\nLines still not covered in {gap.qualname}: {still}."
 
 
+def _short(message: str, limit: int = 300) -> str:
+    """A failure fit for a summary line: pytest's first ``E`` line (the error) and where it was raised."""
+    lines = [line.rstrip() for line in message.strip().splitlines() if line.strip()]
+    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+    short = f"{errors[0]} ({lines[-1]})" if errors and lines[-1] != lines[0] else " ".join(line.strip() for line in lines[-2:])
+    return short if len(short) <= limit else short[: limit - 1] + "…"
+
+
 def _summarise(
     report: CoverageReport,
     targets: list[Target],
@@ -410,6 +429,7 @@ def _summarise(
         outcomes.append(GapOutcome(
             target.gap.id, tuple(v.test_name for v in kept),
             tuple(sorted({line for v in kept for line in v.gained_lines})), len({arc for v in kept for arc in v.gained_arcs}), per,
+            tuple(Rejection(v.candidate_id, v.test_name, v.verdict.value, _short(v.message)) for v in mine if v.verdict is not Verdict.ACCEPTED),
         ))
     return RunSummary(
         engine=description, engine_reason=engine_reason, sandbox=sandbox, gaps_targeted=len(targets),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -22,6 +23,8 @@ __all__ = ["Validator", "select", "CANDIDATE_DIR"]
 
 #: Where candidates are written inside the workspace (never in the user's tree).
 CANDIDATE_DIR = ".covgen_candidates"
+#: A line any test module has at least one of.
+_CODE_LINE = re.compile(r"^\s*(def |async def |class |import |from \S+ import |assert )", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +190,9 @@ def _static_verdict(candidate: Candidate) -> TestVerdict | None:
     try:
         ast.parse(candidate.source)
     except SyntaxError as err:
+        if not _CODE_LINE.search(candidate.source):
+            # Prose ("I cannot help with that"): say so, which a repair turn can act on.
+            return _module_verdict(candidate, Verdict.SYNTAX_ERROR, "the answer holds no Python code: no ```python block, and its text is not Python")
         return _module_verdict(candidate, Verdict.SYNTAX_ERROR, f"line {err.lineno}: {err.msg}")
     reason = unsafe_reason(candidate.source)
     if reason is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -212,6 +213,20 @@ def test_llm_run_keeps_exactly_the_proven_tests(project, tmp_path: Path) -> None
     # one it had made REDUNDANT took its place.
     assert by_gap["Item.label"]["accepted_tests"] == ["test_label_shows_category_and_price"]
     assert by_gap["Item.label"]["verdicts"] == {"ACCEPTED": 1, "FLAKY": 1}
+    # Every test not kept is listed with why, for the user reading the summary.
+    label_rejected = by_gap["Item.label"]["rejected"]
+    assert [(r["test"], r["verdict"]) for r in label_rejected] == [("test_label", "FLAKY")]
+    assert "in the written file" in label_rejected[0]["message"]
+    assert [r["message"] for r in by_gap["parse_duration"]["rejected"]] == [
+        "AssertionError: assert datetime.timedelta(days=3) == datetime.timedelta(days=4) "
+        "(.covgen_candidates/test_covgen_c0005.py:5: AssertionError)"
+    ]
+    # An unscripted gap gets prose back: the verdict says there was no code, not "invalid syntax".
+    assert {re.sub(r"^identical to candidate c\d+: ", "", r["message"]) for r in by_gap["delivery_window"]["rejected"]} == {
+        "the answer holds no Python code: no ```python block, and its text is not Python"
+    }
+    (copy,) = by_gap["quarter"]["rejected"]
+    assert copy["verdict"] == "REDUNDANT" and re.fullmatch(r"identical to candidate c\d+", copy["message"])
     assert summary["accepted_tests"] == 9
 
     # The shell-out was never executed; the file-editing test ran in the copy only.

@@ -1,7 +1,8 @@
 """What ``covgen run`` reports: console text, the ``covgen.run`` JSON document, Markdown for a PR.
 
 JSON version history — bump on any change a consumer could notice:
-  1: engine, sandbox, verdict counts, coverage before/after, tokens, seconds, per-gap outcomes.
+  1: engine, sandbox, verdict counts, coverage before/after, tokens, seconds, per-gap outcomes
+     (each gap's ``rejected`` list was added later; consumers that ignore unknown keys see no change).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def summary_document(summary: RunSummary) -> dict[str, Any]:
         },
         "gaps": [
             {"id": g.gap_id, "accepted_tests": list(g.accepted_tests), "gained_lines": list(g.gained_lines),
-             "gained_branches": g.gained_branches, "verdicts": g.verdicts}
+             "gained_branches": g.gained_branches, "verdicts": g.verdicts,
+             "rejected": [{"candidate": r.candidate_id, "test": r.test, "verdict": r.verdict, "message": r.message} for r in g.rejected]}
             for g in summary.gaps
         ],
         "warnings": list(summary.warnings),
@@ -86,9 +88,27 @@ def print_summary(summary: RunSummary, stream: TextIO) -> None:
         stream.write(f"covgen: warning: {warning}\n")
 
 
+#: Rows of the "not kept" table in Markdown; a PR comment has to stay readable.
+_MARKDOWN_REJECTIONS = 50
+
+
 def summary_markdown(summary: RunSummary) -> str:
     rows = ["## covgen", "", *[f"- {line}" for line in _lines(summary)], "", "| gap | accepted tests | lines gained | branches gained |", "|---|---|---|---|"]
     for gap in summary.gaps:
         if gap.accepted_tests:
             rows.append(f"| `{gap.gap_id}` | {', '.join(f'`{t}`' for t in gap.accepted_tests)} | {len(gap.gained_lines)} | {gap.gained_branches} |")
+    rejected = [(gap.gap_id, r) for gap in summary.gaps for r in gap.rejected]
+    if rejected:
+        rows += ["", f"<details><summary>{len(rejected)} candidate tests not kept</summary>", "",
+                 "| gap | test | verdict | why |", "|---|---|---|---|"]
+        for gap_id, r in rejected[:_MARKDOWN_REJECTIONS]:
+            rows.append(f"| `{gap_id}` | {f'`{r.test}`' if r.test else '(module)'} | {r.verdict} | {_cell(r.message)} |")
+        if len(rejected) > _MARKDOWN_REJECTIONS:
+            rows.append(f"| … | {len(rejected) - _MARKDOWN_REJECTIONS} more in the JSON summary | | |")
+        rows += ["", "</details>"]
     return "\n".join(rows) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'").replace("\n", " ")

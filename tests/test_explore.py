@@ -109,6 +109,71 @@ def test_observations_that_change_between_runs_are_never_written(tmp_path: Path)
     assert fresh_pytest(root).returncode == 0
 
 
+AWKWARD_NAMES = '''\
+class counter:
+    def __init__(self, start: int = 0) -> None:
+        self.value = start
+
+    def bump(self, step: int) -> int:
+        if step > 5:
+            self.value += step * 2
+        else:
+            self.value += step
+        return self.value
+
+
+class Outer:
+    class Inner:
+        def __init__(self, v: int) -> None:
+            self.v = v
+
+    class Error(ValueError):
+        pass
+
+
+def make_adder(n: int):
+    if n > 0:
+        return lambda x: x + n
+    return abs
+
+
+def box(v: int):
+    class Box:
+        pass
+
+    if v > 2:
+        return Box()
+    return None
+
+
+def nest(v: int):
+    if v < 0:
+        raise Outer.Error("negative")
+    return Outer.Inner(v)
+'''
+
+
+def test_outcomes_without_a_plain_importable_name_are_still_checked_correctly(tmp_path: Path) -> None:
+    """A lowercase class, functions returned, local and nested classes: every written test passes."""
+    root = tmp_path / "project"
+    (root / "tests").mkdir(parents=True)
+    (root / "shapes.py").write_text(AWKWARD_NAMES)
+    (root / "tests" / "test_shapes.py").write_text("import shapes\n\n\ndef test_imports():\n    assert shapes\n")
+    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
+    report = coverage_json(root, tmp_path / "coverage.json", source=".")
+    summary = explore_run(root, report, tmp_path / "s.json", "--explore-seconds", "2")
+    gaps = {g["id"].split("::")[1]: g for g in summary["gaps"]}
+    for name in ("counter.bump", "make_adder", "box", "nest"):
+        assert gaps[name]["accepted_tests"], name
+    assert summary["verdicts"]["FAILED"] == 0, [r for g in summary["gaps"] for r in g["rejected"]]
+    written = (root / "tests/covgen/test_shapes_covgen.py").read_text()
+    assert "subject = counter(" in written  # not `counter = counter(...)`, which shadows the class
+    assert "types.FunctionType" in written and "types.BuiltinFunctionType" in written
+    assert "type(result).__name__ == 'Box'" in written
+    assert "pytest.raises(Outer.Error" in written and "isinstance(result, Outer.Inner)" in written
+    assert fresh_pytest(root).returncode == 0
+
+
 def test_code_nobody_here_wrote_gains_coverage(tmp_path: Path) -> None:
     """mdurl (a PyPI package rich depends on): its own source, a one-line test, then exploration."""
     import mdurl

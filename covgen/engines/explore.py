@@ -152,12 +152,12 @@ def render_pytest(target: Target, cases: list[dict[str, Any]]) -> str:
         outcome = case["outcome"]
         body = [*case["setup"]]
         if outcome["kind"] == "raise":
-            exception = outcome["type"] if outcome["type"] in _BUILTIN_EXCEPTIONS else outcome["type"].split(".")[0]
-            if outcome["type"] not in _BUILTIN_EXCEPTIONS:
-                if outcome["module"].startswith("_") or "<" in outcome["type"]:
+            exception = outcome["type"]  # a nested class is named through its outer one
+            if exception not in _BUILTIN_EXCEPTIONS:
+                if outcome["module"].startswith("_") or "<" in exception:
                     exception = "Exception"
                 else:
-                    imports.add(f"from {outcome['module']} import {exception}")
+                    imports.add(f"from {outcome['module']} import {exception.split('.')[0]}")
             match = ""
             if outcome["message"]:
                 imports.add("import re")
@@ -177,6 +177,9 @@ def render_pytest(target: Target, cases: list[dict[str, Any]]) -> str:
             elif outcome["kind"] == "approx":
                 body.append(f"assert result == pytest.approx({outcome['code']})")
                 name = f"returns_{_slug(outcome['code'])}"
+            elif outcome["kind"] == "type_name":
+                body.append(f"assert type(result).__name__ == {outcome['type']!r}")
+                name = f"returns_{_snake(outcome['type'])}"
             else:
                 body.append(f"assert isinstance(result, {outcome['type']})")
                 name = f"returns_{_snake(outcome['type'].rsplit('.', 1)[-1])}"

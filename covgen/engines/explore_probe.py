@@ -14,6 +14,7 @@ re-observes them, so the engine can drop any observation that differs between tw
 from __future__ import annotations
 
 import ast
+import builtins
 import dataclasses
 import datetime
 import decimal
@@ -22,6 +23,7 @@ import fractions
 import importlib
 import inspect
 import json
+import keyword
 import math
 import os
 import random
@@ -463,10 +465,21 @@ def observe(result: Any, error: BaseException | None, module_names: dict[int, st
     if code is not None:
         return {"kind": "equal" if result is not None and not isinstance(result, bool) else "is", "code": code, "imports": sorted(imports)}
     owner = type(result)
-    if "<locals>" in owner.__qualname__ or owner.__module__ == "builtins":
-        return {"kind": "type", "type": owner.__qualname__, "module": owner.__module__, "imports": []}
-    return {"kind": "type", "type": owner.__qualname__.split(".")[0], "module": owner.__module__,
+    if owner.__module__ == "builtins":
+        if getattr(builtins, owner.__qualname__, None) is owner:
+            return {"kind": "type", "type": owner.__qualname__, "module": owner.__module__, "imports": []}
+        if owner in _TYPES_NAMES:  # function, generator, method, …: named in `types` only
+            return {"kind": "type", "type": f"types.{_TYPES_NAMES[owner]}", "module": "types", "imports": ["import types"]}
+    if owner.__module__ == "builtins" or "<locals>" in owner.__qualname__:
+        # No importable name to check against: the type's name still says what came back.
+        return {"kind": "type_name", "type": owner.__name__, "module": owner.__module__, "imports": []}
+    return {"kind": "type", "type": owner.__qualname__, "module": owner.__module__,
             "imports": [f"from {owner.__module__} import {owner.__qualname__.split('.')[0]}"]}
+
+
+#: Types with no name in builtins (the type of a function, a generator, …) → their name in `types`.
+#: Reversed, so the first of two names wins (FunctionType over its alias LambdaType).
+_TYPES_NAMES = {value: name for name, value in reversed(vars(types).items()) if isinstance(value, type) and not name.startswith("_")}
 
 
 # --- the target ------------------------------------------------------------------------------
@@ -574,7 +587,10 @@ def plan_call(target: Target, builder: Builder, rng: random.Random) -> dict[str,
 
 def _variable_name(class_name: str) -> str:
     snake = re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower()
-    return snake if snake.isidentifier() and snake not in ("type", "object", "list", "dict") else "subject"
+    # `excepts = excepts(...)` would shadow the class it builds (and a builtin or keyword is no
+    # better): such receivers are called "subject".
+    unusable = snake == class_name or keyword.iskeyword(snake) or hasattr(builtins, snake) or not snake.isidentifier()
+    return "subject" if unusable else snake
 
 
 def run_case(plan: dict[str, Any], tracer: Tracer | None) -> tuple[Any, BaseException | None]:

@@ -195,3 +195,59 @@ def test_code_nobody_here_wrote_gains_coverage(tmp_path: Path) -> None:
     assert lines["after"]["covered"] > lines["before"]["covered"] + 20, lines
     assert summary["files_written"]
     assert fresh_pytest(root).returncode == 0
+
+
+GENERATORS = '''\
+import itertools
+
+
+class Node:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def evens(limit: int):
+    for n in range(limit):
+        if n % 2 == 0:
+            yield n
+
+
+def forever(start: int):
+    n = start
+    while True:
+        n += 1
+        yield n
+
+
+def checked(values: list[int]):
+    for value in values:
+        if value < 0:
+            raise ValueError(f"negative: {value}")
+        yield value * 10
+
+
+def nodes(count: int):
+    for i in range(count):
+        yield Node(str(i))
+'''
+
+
+def test_returned_generators_are_consumed_and_their_items_checked(tmp_path: Path) -> None:
+    """A generator's body only runs when iterated: the tests iterate it and check what came out."""
+    root = tmp_path / "project"
+    (root / "tests").mkdir(parents=True)
+    (root / "gens.py").write_text(GENERATORS)
+    (root / "tests" / "test_gens.py").write_text("import gens\n\n\ndef test_imports():\n    assert gens\n")
+    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
+    report = coverage_json(root, tmp_path / "coverage.json", source=".")
+    summary = explore_run(root, report, tmp_path / "s.json", "--explore-seconds", "2")
+    gaps = {g["id"].split("::")[1]: g for g in summary["gaps"]}
+    assert {10, 11, 12} <= set(gaps["evens"]["gained_lines"])
+    assert {16, 17, 18, 19} <= set(gaps["forever"]["gained_lines"])
+    assert {23, 24, 25, 26} <= set(gaps["checked"]["gained_lines"])
+    written = (root / "tests/covgen/test_gens_covgen.py").read_text()
+    assert "= list(evens(" in written and "= list(itertools.islice(forever(" in written
+    assert "list(checked(" in written and "pytest.raises(ValueError" in written
+    assert "len(result) ==" in written  # Node objects have no literal; their count is checked
+    assert "GeneratorType" not in written
+    assert fresh_pytest(root).returncode == 0

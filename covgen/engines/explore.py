@@ -177,6 +177,9 @@ def render_pytest(target: Target, cases: list[dict[str, Any]]) -> str:
             elif outcome["kind"] == "approx":
                 body.append(f"assert result == pytest.approx({outcome['code']})")
                 name = f"returns_{_slug(outcome['code'])}"
+            elif outcome["kind"] == "length":
+                body.append(f"assert isinstance(result, {outcome['type']}) and len(result) == {outcome['code']}")
+                name = f"returns_{outcome['code']}_items"
             elif outcome["kind"] == "type_name":
                 body.append(f"assert type(result).__name__ == {outcome['type']!r}")
                 name = f"returns_{_snake(outcome['type'])}"

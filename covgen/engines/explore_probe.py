@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import collections.abc
 import dataclasses
 import datetime
 import decimal
@@ -22,6 +23,8 @@ import enum
 import fractions
 import importlib
 import inspect
+import io
+import itertools
 import json
 import keyword
 import math
@@ -279,6 +282,10 @@ class Builder:
             if items:
                 made.append(self._container(origin or annotation, [items[0]]))
                 made.append(self._container(origin or annotation, items[:3]))
+                # Drawn items too: the pool's first values alone may all take the same branch
+                # (a mined `< 0` puts -1 first, and every list then starts with it).
+                made.append(self._container(origin or annotation, [self.rng.choice(items)]))
+                made.append(self._container(origin or annotation, self.rng.sample(items, min(3, len(items)))))
             return [m for m in made if m is not None]
         if origin in (dict, typing.Dict) or annotation is dict:
             return [Value({}, "{}"), self._value({"a": 1}), self._value({"key": "value"})]
@@ -464,6 +471,9 @@ def observe(result: Any, error: BaseException | None, module_names: dict[int, st
     code = literal_code(result, imports, module_names)
     if code is not None:
         return {"kind": "equal" if result is not None and not isinstance(result, bool) else "is", "code": code, "imports": sorted(imports)}
+    if isinstance(result, (list, tuple)) and type(result) in (list, tuple):
+        # Items that cannot be written down (objects): how many came back still says something.
+        return {"kind": "length", "type": type(result).__name__, "code": str(len(result)), "imports": []}
     owner = type(result)
     if owner.__module__ == "builtins":
         if getattr(builtins, owner.__qualname__, None) is owner:
@@ -593,21 +603,53 @@ def _variable_name(class_name: str) -> str:
     return "subject" if unusable else snake
 
 
-def run_case(plan: dict[str, Any], tracer: Tracer | None) -> tuple[Any, BaseException | None]:
+def run_case(plan: dict[str, Any], tracer: Tracer | None, *, drain: bool = False) -> tuple[Any, BaseException | None, str | None]:
+    """Call the plan; with `drain`, also consume an iterator it returns (see :func:`_drained_code`).
+
+    Returns the result, the exception raised, and how the code must be wrapped to repeat what
+    ran: "list" (consumed to the end), "islice" (its first DRAIN_ITEMS items) or None.
+    """
     previous = sys.gettrace()
     result: Any = None
     error: BaseException | None = None
+    wrap: str | None = None
     try:
         with limit(CALL_LIMIT):
             if tracer is not None:
                 sys.settrace(tracer)
             try:
                 result = plan["call"]()
+                if drain and _drainable(result):
+                    # A generator's body runs only when iterated: consuming it reaches its lines,
+                    # and the items make a far better assertion than "returns a generator".
+                    wrap = "list"
+                    items = list(itertools.islice(result, DRAIN_ITEMS + 1))
+                    if len(items) > DRAIN_ITEMS:
+                        wrap, items = "islice", items[:DRAIN_ITEMS]
+                    result = items
             finally:
                 sys.settrace(previous)
     except BaseException as err:  # noqa: BLE001 - every exception is an observation (timeouts are filtered later)
         error = err
-    return result, error
+    return result, error, wrap
+
+
+#: How many items of a returned iterator a test checks (an endless one is cut there).
+DRAIN_ITEMS = 20
+
+
+def _drainable(result: Any) -> bool:
+    # Files and sockets are iterators too; reading them is not the behaviour under test.
+    return isinstance(result, collections.abc.Iterator) and not isinstance(result, io.IOBase)
+
+
+def _drained_code(code: str, wrap: str | None, imports: set[str]) -> str:
+    if wrap == "list":
+        return f"list({code})"
+    if wrap == "islice":
+        imports.add("import itertools")
+        return f"list(itertools.islice({code}, {DRAIN_ITEMS}))"
+    return code
 
 
 def explore(request: dict[str, Any]) -> dict[str, Any]:
@@ -642,7 +684,7 @@ def explore(request: dict[str, Any]) -> dict[str, Any]:
                 break
             continue
         tracer = Tracer(target.filename, start, end)
-        result, error = run_case(plan, tracer)
+        result, error, wrap = run_case(plan, tracer, drain=target.kind != "constructor")
         if isinstance(error, (CallTimeout, KeyboardInterrupt, SystemExit)):
             continue
         # Only what the report says is uncovered counts: a test for covered lines is NO_GAIN.
@@ -651,10 +693,12 @@ def explore(request: dict[str, Any]) -> dict[str, Any]:
         if not new_lines and not new_arcs:
             continue
         outcome = observe(result, error, builder.module_names)
+        plan = {**plan, "imports": set(plan["imports"])}
+        plan["code"] = _drained_code(plan["code"], wrap, plan["imports"])
         # Same input again, fresh receiver and all: an outcome that changes is not a behaviour.
         again_plan = _replay_plan(plan, target, builder, rng)
         if again_plan is not None:
-            result2, error2 = run_case(again_plan, None)
+            result2, error2, _ = run_case(again_plan, None)
             if observe(result2, error2, builder.module_names) != outcome:
                 continue
         seen_lines |= tracer.lines & wanted_lines
@@ -694,7 +738,7 @@ def confirm(request: dict[str, Any]) -> dict[str, Any]:
                 exec(line, namespace)  # noqa: S102 - generated by this probe
             for line in case["setup"]:
                 exec(line, namespace)  # noqa: S102
-            result, error = run_case({"call": lambda c=case: eval(c["code"], namespace)}, None)  # noqa: S307
+            result, error, _ = run_case({"call": lambda c=case: eval(c["code"], namespace)}, None)  # noqa: S307
             outcomes.append(observe(result, error, module_names))
         except BaseException as err:  # noqa: BLE001
             outcomes.append({"kind": "setup-failed", "message": str(err)[:200]})

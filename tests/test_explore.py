@@ -68,6 +68,17 @@ def test_methods_get_receivers_built_and_prepared(fixture_copy: Path, tmp_path: 
     assert fresh_pytest(root).returncode == 0
 
 
+def explore_one_module(tmp_path: Path, module: str, source: str) -> tuple[Path, dict]:
+    """A project of one module whose only test imports it; explored for 2 s per gap."""
+    root = tmp_path / "project"
+    (root / "tests").mkdir(parents=True)
+    (root / f"{module}.py").write_text(source)
+    (root / "tests" / f"test_{module}.py").write_text(f"import {module}\n\n\ndef test_imports():\n    assert {module}\n")
+    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
+    report = coverage_json(root, tmp_path / "coverage.json", source=".")
+    return root, explore_run(root, report, tmp_path / "s.json", "--explore-seconds", "2")
+
+
 NONDETERMINISTIC = '''\
 import random
 import time
@@ -93,13 +104,7 @@ def doubled(x: int) -> int:
 
 
 def test_observations_that_change_between_runs_are_never_written(tmp_path: Path) -> None:
-    root = tmp_path / "project"
-    (root / "tests").mkdir(parents=True)
-    (root / "clock.py").write_text(NONDETERMINISTIC)
-    (root / "tests" / "test_clock.py").write_text("import clock\n\n\ndef test_imports():\n    assert clock\n")
-    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
-    report = coverage_json(root, tmp_path / "coverage.json", source=".")
-    summary = explore_run(root, report, tmp_path / "s.json", "--explore-seconds", "2")
+    root, summary = explore_one_module(tmp_path, "clock", NONDETERMINISTIC)
     gaps = {g["id"].split("::")[1]: g for g in summary["gaps"]}
     assert gaps["doubled"]["accepted_tests"]
     for unstable in ("stamp", "roll", "letters"):
@@ -155,13 +160,7 @@ def nest(v: int):
 
 def test_outcomes_without_a_plain_importable_name_are_still_checked_correctly(tmp_path: Path) -> None:
     """A lowercase class, functions returned, local and nested classes: every written test passes."""
-    root = tmp_path / "project"
-    (root / "tests").mkdir(parents=True)
-    (root / "shapes.py").write_text(AWKWARD_NAMES)
-    (root / "tests" / "test_shapes.py").write_text("import shapes\n\n\ndef test_imports():\n    assert shapes\n")
-    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
-    report = coverage_json(root, tmp_path / "coverage.json", source=".")
-    summary = explore_run(root, report, tmp_path / "s.json", "--explore-seconds", "2")
+    root, summary = explore_one_module(tmp_path, "shapes", AWKWARD_NAMES)
     gaps = {g["id"].split("::")[1]: g for g in summary["gaps"]}
     for name in ("counter.bump", "make_adder", "box", "nest"):
         assert gaps[name]["accepted_tests"], name
@@ -234,13 +233,7 @@ def nodes(count: int):
 
 def test_returned_generators_are_consumed_and_their_items_checked(tmp_path: Path) -> None:
     """A generator's body only runs when iterated: the tests iterate it and check what came out."""
-    root = tmp_path / "project"
-    (root / "tests").mkdir(parents=True)
-    (root / "gens.py").write_text(GENERATORS)
-    (root / "tests" / "test_gens.py").write_text("import gens\n\n\ndef test_imports():\n    assert gens\n")
-    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
-    report = coverage_json(root, tmp_path / "coverage.json", source=".")
-    summary = explore_run(root, report, tmp_path / "s.json", "--explore-seconds", "2")
+    root, summary = explore_one_module(tmp_path, "gens", GENERATORS)
     gaps = {g["id"].split("::")[1]: g for g in summary["gaps"]}
     assert {10, 11, 12} <= set(gaps["evens"]["gained_lines"])
     assert {16, 17, 18, 19} <= set(gaps["forever"]["gained_lines"])

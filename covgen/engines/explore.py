@@ -168,24 +168,8 @@ def render_pytest(target: Target, cases: list[dict[str, Any]]) -> str:
         else:
             imports.update(outcome.get("imports", ()))
             body.append(f"result = {case['code']}")
-            if outcome["kind"] == "is":
-                body.append(f"assert result is {outcome['code']}")
-                name = f"returns_{outcome['code'].lower()}"
-            elif outcome["kind"] == "equal":
-                body.append(f"assert result == {outcome['code']}")
-                name = f"returns_{_slug(outcome['code'])}"
-            elif outcome["kind"] == "approx":
-                body.append(f"assert result == pytest.approx({outcome['code']})")
-                name = f"returns_{_slug(outcome['code'])}"
-            elif outcome["kind"] == "length":
-                body.append(f"assert isinstance(result, {outcome['type']}) and len(result) == {outcome['code']}")
-                name = f"returns_{outcome['code']}_items"
-            elif outcome["kind"] == "type_name":
-                body.append(f"assert type(result).__name__ == {outcome['type']!r}")
-                name = f"returns_{_snake(outcome['type'])}"
-            else:
-                body.append(f"assert isinstance(result, {outcome['type']})")
-                name = f"returns_{_snake(outcome['type'].rsplit('.', 1)[-1])}"
+            check, name = _check(outcome)
+            body.append(check)
         test_name = f"test_{prefix}_{name}"[:70].rstrip("_")
         unique, number = test_name, 2
         while unique in used:
@@ -194,6 +178,22 @@ def render_pytest(target: Target, cases: list[dict[str, Any]]) -> str:
         tests.append(f"def {unique}():\n" + "\n".join(f"    {line}" for line in body))
     ordered = sorted(i for i in imports if i.startswith("import ")) + sorted(i for i in imports if i.startswith("from "))
     return "\n".join(ordered) + "\n\n\n" + "\n\n\n".join(tests) + "\n"
+
+
+def _check(outcome: dict[str, Any]) -> tuple[str, str]:
+    """The assertion on `result` for an observed return value, and the test name's ending."""
+    kind, code = outcome["kind"], outcome.get("code", "")
+    if kind == "is":
+        return f"assert result is {code}", f"returns_{code.lower()}"
+    if kind == "equal":
+        return f"assert result == {code}", f"returns_{_slug(code)}"
+    if kind == "approx":
+        return f"assert result == pytest.approx({code})", f"returns_{_slug(code)}"
+    if kind == "length":  # items with no literal: their count
+        return f"assert isinstance(result, {outcome['type']}) and len(result) == {code}", f"returns_{code}_items"
+    if kind == "type_name":  # a type with no importable name
+        return f"assert type(result).__name__ == {outcome['type']!r}", f"returns_{_snake(outcome['type'])}"
+    return f"assert isinstance(result, {outcome['type']})", f"returns_{_snake(outcome['type'].rsplit('.', 1)[-1])}"
 
 
 def _snake(text: str) -> str:

@@ -244,3 +244,42 @@ def test_returned_generators_are_consumed_and_their_items_checked(tmp_path: Path
     assert "len(result) ==" in written  # Node objects have no literal; their count is checked
     assert "GeneratorType" not in written
     assert fresh_pytest(root).returncode == 0
+
+
+GROUPED = '''\
+def validate(fields: dict) -> dict:
+    problems = [ValueError(f"{name} is empty") for name, value in fields.items() if not value]
+    if problems:
+        raise ExceptionGroup("invalid fields", problems)
+    return fields
+'''
+
+
+def test_an_exception_group_is_matched_the_way_pytest_matches_it(tmp_path: Path) -> None:
+    """pytest matches a group's own message, not str() with its "(1 sub-exception)" suffix."""
+    root, summary = explore_one_module(tmp_path, "forms", GROUPED)
+    (gap,) = summary["gaps"]
+    assert gap["verdicts"].get("FAILED", 0) == 0, gap["rejected"]
+    written = (root / "tests/covgen/test_forms_covgen.py").read_text()
+    assert "pytest.raises(ExceptionGroup, match=re.escape('invalid fields'))" in written
+    assert fresh_pytest(root).returncode == 0
+
+
+TYPED_MAPPING = '''\
+def total(prices: dict[str, int]) -> int:
+    if not prices:
+        return 0
+    if any(value < 0 for value in prices.values()):
+        raise ValueError("negative price")
+    return sum(prices.values())
+'''
+
+
+def test_typed_mappings_are_built_from_their_key_and_value_types(tmp_path: Path) -> None:
+    """Only int values reach the negative-price check; a generic {"key": "value"} fails before it."""
+    root, summary = explore_one_module(tmp_path, "prices", TYPED_MAPPING)
+    (gap,) = summary["gaps"]
+    assert set(gap["gained_lines"]) == {2, 3, 4, 5, 6}
+    written = (root / "tests/covgen/test_prices_covgen.py").read_text()
+    assert "pytest.raises(ValueError, match=re.escape('negative price'))" in written
+    assert fresh_pytest(root).returncode == 0

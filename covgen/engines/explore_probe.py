@@ -288,7 +288,16 @@ class Builder:
                 made.append(self._container(origin or annotation, self.rng.sample(items, min(3, len(items)))))
             return [m for m in made if m is not None]
         if origin in (dict, typing.Dict) or annotation is dict:
-            return [Value({}, "{}"), self._value({"a": 1}), self._value({"key": "value"})]
+            if len(args) == 2:
+                keys = self.for_annotation(args[0], "key", depth + 1)[:4]
+                values = self.for_annotation(args[1], name, depth + 1)[:4]
+                pairs = [
+                    Value({k.value: v.value}, f"{{{k.code}: {v.code}}}", tuple(sorted({*k.imports, *v.imports})))
+                    for k in keys[:2] for v in values if _hashable(k.value)
+                ]
+                return [Value({}, "{}"), *pairs]
+            # Falsy values are where "if not value" branches hide.
+            return [Value({}, "{}"), *(self._value(d) for d in ({"a": 1}, {"key": "value"}, {"a": 0}, {"key": ""}, {"a": None}))]
         if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
             return [self._value(member) for member in annotation]
         if isinstance(annotation, type) and depth < MAX_DEPTH:
@@ -464,7 +473,10 @@ def observe(result: Any, error: BaseException | None, module_names: dict[int, st
     """How a test can check this outcome: an exact literal, a float, a type, or an exception."""
     if error is not None:
         owner = type(error)
-        return {"kind": "raise", "type": owner.__qualname__, "module": owner.__module__, "message": str(error)[:200]}
+        # pytest matches an exception group's own message, not str(), which adds "(2 sub-exceptions)";
+        # its message is a prefix of str(), so the match holds either way.
+        message = str(getattr(error, "message", "")) if isinstance(error, _EXCEPTION_GROUPS) else str(error)
+        return {"kind": "raise", "type": owner.__qualname__, "module": owner.__module__, "message": message[:200]}
     imports: set[str] = set()
     if isinstance(result, float) and not (math.isnan(result) or math.isinf(result)):
         return {"kind": "approx", "code": repr(result), "imports": []}
@@ -488,6 +500,9 @@ def observe(result: Any, error: BaseException | None, module_names: dict[int, st
 
 
 #: Types with no name in builtins (the type of a function, a generator, …) → their name in `types`.
+#: Python 3.11+; the probe also runs on older interpreters, where nothing is an exception group.
+_EXCEPTION_GROUPS: tuple[type, ...] = tuple(t for t in (getattr(builtins, "BaseExceptionGroup", None),) if t is not None)
+
 #: Reversed, so the first of two names wins (FunctionType over its alias LambdaType).
 _TYPES_NAMES = {value: name for name, value in reversed(vars(types).items()) if isinstance(value, type) and not name.startswith("_")}
 
@@ -593,6 +608,14 @@ def plan_call(target: Target, builder: Builder, rng: random.Random) -> dict[str,
         callable_, code = getattr(receiver, name), f"{_variable_name(owner.__name__)}.{name}"  # type: ignore[union-attr]
     return {"setup": setup, "imports": imports, "call": lambda: callable_(*drawn.args, **drawn.kwargs),
             "code": f"{code}({', '.join(drawn.codes)})"}
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _variable_name(class_name: str) -> str:

@@ -265,3 +265,47 @@ def test_llm_run_keeps_exactly_the_proven_tests(project, tmp_path: Path) -> None
 
     # Every request asked for n candidates and never sent the removed guided_* fields.
     assert all(r["n"] == 2 and not any(k.startswith("guided_") for k in r) for r in state.requests)
+
+
+GOOD_WINDOW = fence("""
+    from datetime import date
+    from inventory.dates import delivery_window
+
+    def test_standard_delivery_skips_the_weekend():
+        assert delivery_window(date(2024, 6, 3), "P3D") == (date(2024, 6, 5), date(2024, 6, 10))
+
+    def test_express_delivery_halves_the_lead_time():
+        assert delivery_window(date(2024, 6, 3), "P4D", express=True) == (date(2024, 6, 4), date(2024, 6, 6))
+""")
+
+
+def test_hybrid_asks_the_model_only_for_what_exploration_left(project, tmp_path: Path) -> None:
+    root = project["root"]
+    state = StubState(script={"parse_duration": [[GOOD_DURATION]], "delivery_window": [[GOOD_WINDOW]]})
+    summary_path = tmp_path / "summary.json"
+    with StubServer(state) as server:
+        result = run_covgen(
+            root, "--report", str(project["report"]), "--engine", "hybrid", "--model-url", server.url,
+            "--candidates", "1", "--explore-seconds", "2", "--include", "inventory/dates.py", "--output", f"json:{summary_path}",
+        )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(summary_path.read_text())
+    assert summary["engine"].startswith("model-free exploration") and ", then vLLM server at" in summary["engine"]
+
+    # Exploration covers is_weekend, add_business_days and quarter; it cannot write an ISO
+    # duration, so the model is asked for the two gaps that need one — and only for them.
+    prompts = {re.search(r"## Code under test: (\S+) \(", r["messages"][1]["content"]).group(1): r["messages"][1]["content"]
+               for r in state.requests}
+    assert set(prompts) == {"parse_duration", "delivery_window"}
+    # The model's prompt marks only what is still uncovered: exploration reached line 29 already.
+    marked = {int(n) for n in re.findall(r"^\s*(\d+) .*# <- NOT COVERED$", prompts["parse_duration"], re.MULTILINE)}
+    assert 29 not in marked and {32, 33, 34} <= marked
+
+    by_gap = {g["id"].split("::")[1]: g for g in summary["gaps"]}
+    assert "test_weeks_and_days" in by_gap["parse_duration"]["accepted_tests"]
+    assert any(name.startswith("test_parse_duration_") for name in by_gap["parse_duration"]["accepted_tests"])  # exploration's
+    assert set(by_gap["delivery_window"]["accepted_tests"]) >= {"test_standard_delivery_skips_the_weekend", "test_express_delivery_halves_the_lead_time"}
+    written = (root / "tests/covgen/test_inventory_dates_covgen.py").read_text()
+    assert "engine: model-free exploration" in written and "vLLM server" in written
+    check = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/covgen"], cwd=root, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr

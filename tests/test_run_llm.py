@@ -309,3 +309,16 @@ def test_hybrid_asks_the_model_only_for_what_exploration_left(project, tmp_path:
     assert "engine: model-free exploration" in written and "vLLM server" in written
     check = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/covgen"], cwd=root, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_auto_uses_a_model_endpoint_that_answers(project, tmp_path: Path) -> None:
+    root = project["root"]
+    state = StubState(script={"quarter": [[GOOD_QUARTER]]})
+    summary_path = tmp_path / "summary.json"
+    with StubServer(state) as server:
+        result = run_covgen(root, "--report", str(project["report"]), "--model-url", server.url, "--include", "inventory/dates.py",
+                            "--output", f"json:{summary_path}")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(summary_path.read_text())
+    assert summary["engine"].startswith("vLLM server at") and summary["engine_reason"] == f"the model endpoint {server.url} answered /health"
+    assert {g["id"].split("::")[1]: g["accepted_tests"] for g in summary["gaps"]}["quarter"] == ["test_quarter_of_may_is_q2"]

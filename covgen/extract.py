@@ -14,6 +14,13 @@ _PYTHON_TAGS = {"python", "py", "python3", "pytest", ""}
 
 def extract_python(answer: str) -> str:
     """Return the Python test module in `answer`, or the best guess (which may not parse)."""
+    # Reasoning models (Qwen3, DeepSeek-R1 distills) served without vLLM's reasoning parser put
+    # their thinking, drafts included, in the answer; some chat templates open the <think> in
+    # the prompt, so only the closing tag shows. The answer is what follows the thinking.
+    if "</think>" in answer:
+        answer = answer.rsplit("</think>", 1)[1]
+    elif answer.lstrip().startswith("<think>"):
+        answer = ""  # cut off while still thinking
     blocks = [(m.group("lang").lower(), m.group("body")) for m in _FENCE.finditer(answer)]
     python = [body for lang, body in blocks if lang in _PYTHON_TAGS]
     if not python:

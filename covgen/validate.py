@@ -187,6 +187,8 @@ def _greedy(pool: list[TestVerdict]) -> tuple[list[TestVerdict], list[TestVerdic
 
 
 def _static_verdict(candidate: Candidate) -> TestVerdict | None:
+    if not candidate.source.strip():
+        return _module_verdict(candidate, Verdict.SYNTAX_ERROR, "the answer holds no Python code: it is empty, or only the model's thinking")
     try:
         ast.parse(candidate.source)
     except SyntaxError as err:

@@ -35,6 +35,11 @@ def test_extractor_survives_prose_several_blocks_and_an_unterminated_fence() -> 
     # Two blocks that do not parse together: the largest that parses on its own wins.
     broken = "```python\ndef test_x(:\n```\n```python\ndef test_y():\n    assert True\n```"
     assert extract_python(broken) == "def test_y():\n    assert True\n"
+    # A reasoning model's drafts are thinking, not the answer.
+    thinking = "<think>First draft:\n```python\ndef test_draft():\n    assert 0\n```\nNo, better:</think>\n```python\ndef test_final():\n    assert 1\n```"
+    assert extract_python(thinking) == "def test_final():\n    assert 1\n"
+    assert extract_python(thinking.removeprefix("<think>")) == "def test_final():\n    assert 1\n"
+    assert extract_python("<think>```python\ndef test_draft():\n    assert 0\n```\nstill going") == "\n"
     assert extract_structured('{"code": "def test_z(): pass"}') == "def test_z(): pass"
     assert extract_structured("```python\nnot json\n```") is None
 

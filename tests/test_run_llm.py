@@ -178,6 +178,7 @@ def test_llm_run_keeps_exactly_the_proven_tests(project, tmp_path: Path) -> None
         "parse_bool": [[shell_out(marker), NO_GAIN]],
         "Stock.remove": [[EDITS_PROJECT, GOOD_REMOVE]],
         "Item.label": [[PLACE_BOUND_LABEL, GOOD_LABEL]],
+        "Item.is_shippable": [["<think>A draft:\n```python\ndef test_draft():\n    assert False\n```\nHmm, that is not"]],
     })
     before = tree_digest(root)
     summary_path = tmp_path / "summary.json"
@@ -222,6 +223,10 @@ def test_llm_run_keeps_exactly_the_proven_tests(project, tmp_path: Path) -> None
         r"AssertionError: assert datetime\.timedelta\(days=3\) == datetime\.timedelta\(days=4\) "
         r"\(\.covgen_candidates/test_covgen_c\d+\.py:5: AssertionError\)", wrong["message"],
     ), wrong
+    # A reasoning model cut off while thinking answered nothing; its draft never ran.
+    assert {re.sub(r"^identical to candidate c\d+: ", "", r["message"]) for r in by_gap["Item.is_shippable"]["rejected"]} == {
+        "the answer holds no Python code: it is empty, or only the model's thinking"
+    }
     # An unscripted gap gets prose back: the verdict says there was no code, not "invalid syntax".
     assert {re.sub(r"^identical to candidate c\d+: ", "", r["message"]) for r in by_gap["delivery_window"]["rejected"]} == {
         "the answer holds no Python code: no ```python block, and its text is not Python"

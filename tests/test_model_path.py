@@ -186,6 +186,26 @@ def test_structured_output_is_requested_with_response_format_and_checked(item_ta
     assert not any(key.startswith("guided_") for key in request)
 
 
+def test_answers_cut_off_at_the_token_limit_are_reported(item_targets: list[Target]) -> None:
+    target = next(t for t in item_targets if t.gap.qualname == "Stock.remove")
+    short = "```python\ndef test_x():\n    assert True\n```"
+    long = "```python\n" + "".join(f"def test_{i}():\n    assert {i} == {i}\n\n" for i in range(40)) + "```"
+
+    async def scenario(url: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        backend = OpenAICompatBackend(url, retry_wait=0.01)
+        await backend.start(wait_seconds=5)
+        engine = LlmEngine(backend, candidates=2, max_completion_tokens=64)
+        proposal = await engine.propose(target)
+        await engine.aclose()
+        return proposal.sources, proposal.notes
+
+    state = StubState(script={"Stock.remove": [[short, long]]})
+    with StubServer(state) as server:
+        sources, notes = asyncio.run(scenario(server.url))
+    assert sources[0] == "def test_x():\n    assert True\n" and len(sources[1]) < len(long) // 2
+    assert notes == ("answers were cut off at --max-tokens (64); a larger limit may save them",)
+
+
 def test_record_then_replay_without_a_server(tmp_path: Path, item_targets: list[Target]) -> None:
     target = next(t for t in item_targets if t.gap.qualname == "Stock.remove")
     recording = tmp_path / "answers.jsonl"

@@ -68,6 +68,8 @@ class ChatResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    #: Answers that stopped at the completion-token limit (finish_reason "length").
+    truncated: int = 0
 
 
 class ChatBackend(Protocol):

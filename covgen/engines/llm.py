@@ -127,6 +127,7 @@ class OpenAICompatBackend:
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
             cached_tokens=int(details.get("cached_tokens") or 0),
+            truncated=sum(1 for choice in document["choices"] if choice.get("finish_reason") == "length"),
         )
 
     async def count_tokens(self, messages: Sequence[Message]) -> int | None:
@@ -258,6 +259,8 @@ class LlmEngine:
         result = await self.backend.chat(messages, n=self.candidates, sampling=sampling)
         seconds = time.monotonic() - started
         sources, notes = [], []
+        if result.truncated:
+            notes.append(f"answers were cut off at --max-tokens ({self.max_completion_tokens}); a larger limit may save them")
         for text in result.texts:
             if self.structured:
                 code = extract_structured(text)

@@ -19,6 +19,10 @@ from covgen.errors import BackendError
 __all__ = ["ReplayBackend", "request_key"]
 
 
+#: ChatResult's counts, in field order; recordings keep them so a replay reports the same.
+_COUNTS = ("prompt_tokens", "completion_tokens", "cached_tokens", "truncated")
+
+
 def request_key(model: str, messages: Sequence[Message], n: int, sampling: dict[str, Any]) -> str:
     canonical = json.dumps({"model": model, "messages": list(messages), "n": n, "sampling": sampling}, sort_keys=True)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -57,10 +61,9 @@ class ReplayBackend:
                     f"{self.path}: no recorded answer for this prompt (key {key[:12]}); the code or prompts changed "
                     "since it was recorded — record again with --record", slug="replay-miss", fatal=False,
                 )
-            return ChatResult(tuple(entry["texts"]), *(int(entry.get(k, 0)) for k in ("prompt_tokens", "completion_tokens", "cached_tokens")))
+            return ChatResult(tuple(entry["texts"]), *(int(entry.get(k, 0)) for k in _COUNTS))
         result = await self.live.chat(messages, n=n, sampling=sampling)
-        entry = {"key": key, "model": model, "texts": list(result.texts), "prompt_tokens": result.prompt_tokens,
-                 "completion_tokens": result.completion_tokens, "cached_tokens": result.cached_tokens}
+        entry = {"key": key, "model": model, "texts": list(result.texts), **{k: getattr(result, k) for k in _COUNTS}}
         self._answers[key] = entry
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as stream:

@@ -88,6 +88,7 @@ class VllmOfflineBackend:
                         prompt_tokens=len(output.prompt_token_ids or ()),
                         completion_tokens=sum(len(choice.token_ids) for choice in output.outputs),
                         cached_tokens=cached,
+                        truncated=sum(1 for choice in output.outputs if getattr(choice, "finish_reason", None) == "length"),
                     )
                 )
         if self._pending:

@@ -135,12 +135,19 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             cached = state.cached_prefix_tokens(prompt)
         texts = state.answer(body)
+        # Like the server: an answer longer than the completion limit stops there, "length".
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        reasons = ["stop"] * len(texts)
+        if limit:
+            for i, text in enumerate(texts):
+                if estimate_tokens(text) > limit:
+                    texts[i], reasons[i] = text[: limit * _CHARS_PER_TOKEN], "length"
         completion_tokens = sum(estimate_tokens(t) for t in texts)
         if state.delay is not None:
             state.delay(prompt_tokens - cached, completion_tokens, len(texts))
         self._send(200, {
             "id": f"chatcmpl-{len(state.requests)}", "object": "chat.completion", "created": int(time.time()), "model": state.model,
-            "choices": [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"} for i, t in enumerate(texts)],
+            "choices": [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": reasons[i]} for i, t in enumerate(texts)],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens, "prompt_tokens_details": {"cached_tokens": cached}},
         })

@@ -102,7 +102,8 @@ def gaps(
 @click.option("--include", multiple=True, metavar="GLOB")
 @click.option("--exclude", multiple=True, metavar="GLOB")
 @click.option("--min-lines", type=int)
-@click.option("--budget-seconds", type=float, help="Start no new gap after this many seconds.")
+@click.option("--budget-seconds", type=float,
+              help="Stop asking the engine after this many seconds (answers still in flight are dropped); what was proven is kept.")
 @click.option("--dry-run", is_flag=True, help="Show the gaps and the prompts; call nothing, run nothing, write nothing.")
 @click.option("--output", "outputs", metavar="KIND:PATH[,…]", help="Also write json:PATH and/or markdown:PATH.")
 @click.option("--python", "python_path", help="Interpreter of the project's environment (default: covgen's own).")

@@ -15,9 +15,10 @@ import itertools
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from covgen.engines import Engine, Proposal, Target
 from covgen.errors import BackendError, CovgenError
@@ -208,6 +209,18 @@ async def run_pipeline(
             def over_budget() -> bool:
                 return deadline is not None and time.monotonic() > deadline
 
+            cut_short: set[str] = set()
+
+            async def within_budget(target: Target, call: Coroutine[Any, Any, Proposal]) -> Proposal | None:
+                """The engine's answer, or None once the budget is spent (an answer in flight is dropped)."""
+                if deadline is None:
+                    return await call
+                try:
+                    return await asyncio.wait_for(call, timeout=max(0.0, deadline - time.monotonic()))
+                except asyncio.TimeoutError:
+                    cut_short.add(target.gap.id)
+                    return None
+
             def account(proposal: Proposal) -> None:
                 usage["prompt"] += proposal.prompt_tokens
                 usage["completion"] += proposal.completion_tokens
@@ -217,14 +230,18 @@ async def run_pipeline(
 
             async def work(engine: Engine, target: Target, counter: Callable[[], int], total: int) -> None:
                 if over_budget():
+                    cut_short.add(target.gap.id)
                     return
                 try:
-                    proposal = await engine.propose(target)
+                    first = await within_budget(target, engine.propose(target))
                 except BackendError as err:
                     if err.fatal:
                         raise
                     warnings.append(f"{target.gap.id}: {err}")
                     return
+                if first is None:
+                    return
+                proposal = first
                 account(proposal)
                 attempt = 1
                 while proposal.sources:
@@ -238,12 +255,15 @@ async def run_pipeline(
                     if index is None:
                         break
                     try:
-                        proposal = await engine.repair(target, proposal, index, feedback)
+                        repaired = await within_budget(target, engine.repair(target, proposal, index, feedback))
                     except BackendError as err:
                         if err.fatal:
                             raise
                         warnings.append(f"{target.gap.id}: {err}")
                         break
+                    if repaired is None:
+                        break
+                    proposal = repaired
                     account(proposal)
                     attempt += 1
                 kept = sum(1 for v in verdicts if v.gap_id == target.gap.id and v.verdict is Verdict.ACCEPTED)
@@ -268,6 +288,9 @@ async def run_pipeline(
                         await work(engine, target, lambda: next(count), total)
 
                 await asyncio.gather(*(bounded(target) for target in phase_targets))
+            if cut_short:
+                warnings.append(f"--budget-seconds {options.budget_seconds:g} reached: {len(cut_short)} gap(s) not attempted or "
+                                "cut short; what was proven before that is kept")
             seconds["generate+validate"] = time.monotonic() - generation_started
             seconds["engine (busy)"] = usage["model_seconds"]
             seconds["sandbox (busy)"] = batcher.seconds

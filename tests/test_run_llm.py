@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -327,3 +328,26 @@ def test_auto_uses_a_model_endpoint_that_answers(project, tmp_path: Path) -> Non
     summary = json.loads(summary_path.read_text())
     assert summary["engine"].startswith("vLLM server at") and summary["engine_reason"] == f"the model endpoint {server.url} answered /health"
     assert {g["id"].split("::")[1]: g["accepted_tests"] for g in summary["gaps"]}["quarter"] == ["test_quarter_of_may_is_q2"]
+
+
+def test_the_budget_stops_waiting_for_the_model_and_keeps_what_was_proven(project, tmp_path: Path) -> None:
+    root = project["root"]
+    # The model would take a minute per answer; the budget is a fraction of that.
+    state = StubState(script={"parse_duration": [[GOOD_DURATION]], "delivery_window": [[GOOD_WINDOW]]},
+                      delay=lambda uncached, completion, n: time.sleep(60))
+    summary_path = tmp_path / "summary.json"
+    started = time.monotonic()
+    with StubServer(state) as server:
+        result = run_covgen(
+            root, "--report", str(project["report"]), "--engine", "hybrid", "--model-url", server.url, "--budget-seconds", "15",
+            "--explore-seconds", "1", "--include", "inventory/dates.py", "--output", f"json:{summary_path}",
+        )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 45, elapsed
+    summary = json.loads(summary_path.read_text())
+    assert len(state.requests) == 2  # the model was asked, and not waited for
+    assert any(w.startswith("--budget-seconds 15 reached: 2 gap(s) not attempted or cut short") for w in summary["warnings"])
+    # Exploration's proven tests are written all the same.
+    assert summary["accepted_tests"] > 0 and summary["files_written"] == ["tests/covgen/test_inventory_dates_covgen.py"]
+    assert "cut short" in result.stdout

@@ -167,6 +167,80 @@ class _Batcher:
                     future.set_result([v for c in candidates for v in by_candidate.get(c.id, [])])
 
 
+class _Generation:
+    """The gap tasks of a run: propose, validate in waves, repair with the error; what they found."""
+
+    def __init__(self, batcher: _Batcher, options: RunOptions, deadline: float | None, progress: Progress) -> None:
+        self.batcher = batcher
+        self.options = options
+        self.deadline = deadline
+        self.progress = progress
+        self.verdicts: list[TestVerdict] = []
+        self.candidates: dict[str, Candidate] = {}
+        self.usage = {"prompt": 0, "completion": 0, "cached": 0, "model_seconds": 0.0}
+        self.warnings: list[str] = []
+        #: Gaps the budget kept from being attempted, or from their last answer.
+        self.cut_short: set[str] = set()
+        self._ids = itertools.count(1)
+
+    async def run_phase(self, engine: Engine, targets: Sequence[Target]) -> None:
+        done = itertools.count(1)
+        # Engines bound their own work (the HTTP backend its requests in flight, the explorer
+        # its probes per core). Gap tasks waiting on a validation wave must not hold those
+        # slots, or the server idles while the sandbox works; this bound only keeps very large
+        # runs from starting every task at once.
+        semaphore = asyncio.Semaphore(self.options.concurrency * 8)
+
+        async def bounded(target: Target) -> None:
+            async with semaphore:
+                await self._close_gap(engine, target)
+            kept = sum(1 for v in self.verdicts if v.gap_id == target.gap.id and v.verdict is Verdict.ACCEPTED)
+            self.progress(next(done), len(targets), f"{engine.name}: {target.gap.id}: {kept} test(s) pass with new coverage")
+
+        await asyncio.gather(*(bounded(target) for target in targets))
+
+    async def _close_gap(self, engine: Engine, target: Target) -> None:
+        proposal = await self._ask(target, lambda: engine.propose(target))
+        attempt = 1
+        while proposal is not None and proposal.sources:
+            batch = [Candidate(f"c{next(self._ids):04d}", target.gap.id, engine.name, attempt, s) for s in proposal.sources]
+            self.candidates.update((c.id, c) for c in batch)
+            results = await self.batcher.submit(batch)
+            self.verdicts.extend(results)
+            if any(v.verdict is Verdict.ACCEPTED for v in results) or attempt >= self.options.max_attempts:
+                return
+            index, feedback = _repair_feedback(batch, results, target.gap)
+            if index is None:
+                return
+            previous = proposal
+            proposal = await self._ask(target, lambda: engine.repair(target, previous, index, feedback))
+            attempt += 1
+
+    async def _ask(self, target: Target, call: Callable[[], Coroutine[Any, Any, Proposal]]) -> Proposal | None:
+        """The engine's answer; None once the budget is spent (an answer in flight is dropped) or
+        when the engine could not answer this gap (noted; a fatal backend error ends the run)."""
+        remaining = None if self.deadline is None else self.deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            self.cut_short.add(target.gap.id)
+            return None
+        try:
+            proposal = await asyncio.wait_for(call(), timeout=remaining)
+        except asyncio.TimeoutError:
+            self.cut_short.add(target.gap.id)
+            return None
+        except BackendError as err:
+            if err.fatal:
+                raise
+            self.warnings.append(f"{target.gap.id}: {err}")
+            return None
+        self.usage["prompt"] += proposal.prompt_tokens
+        self.usage["completion"] += proposal.completion_tokens
+        self.usage["cached"] += proposal.cached_tokens
+        self.usage["model_seconds"] += proposal.seconds
+        self.warnings.extend(note for note in proposal.notes if note not in self.warnings)
+        return proposal
+
+
 async def run_pipeline(
     report: CoverageReport,
     gaps: Sequence[Gap],
@@ -183,14 +257,8 @@ async def run_pipeline(
     facts = ProjectFacts(options.root, options.test_dir)
     targets, warnings = build_targets(gaps, options.root, facts, with_context=engines[0].name != "explore")
     _refuse_foreign_files(targets, options)
-    verdicts: list[TestVerdict] = []
-    candidates: dict[str, Candidate] = {}
-    usage = {"prompt": 0, "completion": 0, "cached": 0, "model_seconds": 0.0}
-    ids = itertools.count(1)
     seconds: dict[str, float] = {}
     written: list[str] = []
-    accepted: list[TestVerdict] = []
-    confirmed: dict[str, tuple[frozenset[int], frozenset[tuple[int, int]]]] = {}
     description = ", then ".join(engine.describe() for engine in engines)
     try:
         with Workspace(options.root) as workspace:
@@ -204,103 +272,29 @@ async def run_pipeline(
             validator = Validator(runner, gap_by_id, runs=options.runs, existing_tests=existing)
             # One validation wave per core: pytest processes are CPU-bound, the model is not.
             batcher = _Batcher(validator, options.batch_window, options.max_batch, workers=max(1, os.cpu_count() or 1))
+            generation = _Generation(batcher, options, deadline, progress)
             seconds["prepare"] = time.monotonic() - started
 
-            def over_budget() -> bool:
-                return deadline is not None and time.monotonic() > deadline
-
-            cut_short: set[str] = set()
-
-            async def within_budget(target: Target, call: Coroutine[Any, Any, Proposal]) -> Proposal | None:
-                """The engine's answer, or None once the budget is spent (an answer in flight is dropped)."""
-                if deadline is None:
-                    return await call
-                try:
-                    return await asyncio.wait_for(call, timeout=max(0.0, deadline - time.monotonic()))
-                except asyncio.TimeoutError:
-                    cut_short.add(target.gap.id)
-                    return None
-
-            def account(proposal: Proposal) -> None:
-                usage["prompt"] += proposal.prompt_tokens
-                usage["completion"] += proposal.completion_tokens
-                usage["cached"] += proposal.cached_tokens
-                usage["model_seconds"] += proposal.seconds
-                warnings.extend(note for note in proposal.notes if note not in warnings)
-
-            async def work(engine: Engine, target: Target, counter: Callable[[], int], total: int) -> None:
-                if over_budget():
-                    cut_short.add(target.gap.id)
-                    return
-                try:
-                    first = await within_budget(target, engine.propose(target))
-                except BackendError as err:
-                    if err.fatal:
-                        raise
-                    warnings.append(f"{target.gap.id}: {err}")
-                    return
-                if first is None:
-                    return
-                proposal = first
-                account(proposal)
-                attempt = 1
-                while proposal.sources:
-                    batch = [Candidate(f"c{next(ids):04d}", target.gap.id, engine.name, attempt, s) for s in proposal.sources]
-                    candidates.update((c.id, c) for c in batch)
-                    results = await batcher.submit(batch)
-                    verdicts.extend(results)
-                    if any(v.verdict is Verdict.ACCEPTED for v in results) or attempt >= options.max_attempts or over_budget():
-                        break
-                    index, feedback = _repair_feedback(batch, results, target.gap)
-                    if index is None:
-                        break
-                    try:
-                        repaired = await within_budget(target, engine.repair(target, proposal, index, feedback))
-                    except BackendError as err:
-                        if err.fatal:
-                            raise
-                        warnings.append(f"{target.gap.id}: {err}")
-                        break
-                    if repaired is None:
-                        break
-                    proposal = repaired
-                    account(proposal)
-                    attempt += 1
-                kept = sum(1 for v in verdicts if v.gap_id == target.gap.id and v.verdict is Verdict.ACCEPTED)
-                progress(counter(), total, f"{engine.name}: {target.gap.id}: {kept} test(s) pass with new coverage")
-
-            generation_started = time.monotonic()
             phase_targets = targets
             for phase, engine in enumerate(engines):
                 if phase > 0:
-                    phase_targets, more = _remaining(targets, verdicts, options.root, facts, with_context=engine.name != "explore")
+                    phase_targets, more = _remaining(targets, generation.verdicts, options.root, facts, with_context=engine.name != "explore")
                     warnings.extend(more)
                     gap_by_id.update((t.gap.id, t.gap) for t in phase_targets)
-                count = itertools.count(1)
-                # Engines bound their own work (the HTTP backend its requests in flight, the
-                # explorer its probes per core). Gap tasks waiting on a validation wave must not
-                # hold those slots, or the server idles while the sandbox works; this bound only
-                # keeps very large runs from starting every task at once.
-                semaphore = asyncio.Semaphore(options.concurrency * 8)
-
-                async def bounded(target: Target, engine: Engine = engine, total: int = len(phase_targets)) -> None:
-                    async with semaphore:
-                        await work(engine, target, lambda: next(count), total)
-
-                await asyncio.gather(*(bounded(target) for target in phase_targets))
-            if cut_short:
-                warnings.append(f"--budget-seconds {options.budget_seconds:g} reached: {len(cut_short)} gap(s) not attempted or "
-                                "cut short; what was proven before that is kept")
-            seconds["generate+validate"] = time.monotonic() - generation_started
-            seconds["engine (busy)"] = usage["model_seconds"]
+                await generation.run_phase(engine, phase_targets)
+            warnings.extend(generation.warnings)
+            if generation.cut_short:
+                warnings.append(f"--budget-seconds {options.budget_seconds:g} reached: {len(generation.cut_short)} gap(s) not attempted "
+                                "or cut short; what was proven before that is kept")
+            seconds["generate+validate"] = time.monotonic() - started - seconds["prepare"]
+            seconds["engine (busy)"] = generation.usage["model_seconds"]
             seconds["sandbox (busy)"] = batcher.seconds
 
             writing_started = time.monotonic()
             original = {t.gap.id: t.gap for t in targets}
             contents, verdicts, confirmed = await _confirm(
-                verdicts, candidates, original, workspace, runner, options, f"engine: {description}"
+                generation.verdicts, generation.candidates, original, workspace, runner, options, f"engine: {description}"
             )
-            accepted = [v for v in verdicts if v.verdict is Verdict.ACCEPTED]
             if contents and options.write:
                 written = write_files(options.root, contents)
             seconds["confirm+write"] = time.monotonic() - writing_started
@@ -308,7 +302,9 @@ async def run_pipeline(
         for engine in engines:
             await engine.aclose()
     seconds["total"] = time.monotonic() - started
-    return _summarise(report, targets, description, engine_reason, layers.describe(), verdicts, accepted, confirmed, written, usage, seconds, warnings, len(candidates))
+    accepted = [v for v in verdicts if v.verdict is Verdict.ACCEPTED]
+    return _summarise(report, targets, description, engine_reason, layers.describe(), verdicts, accepted, confirmed, written,
+                      generation.usage, seconds, warnings, len(generation.candidates))
 
 
 def _refuse_foreign_files(targets: list[Target], options: RunOptions) -> None:

@@ -1,7 +1,7 @@
 """``covgen run``: gaps → candidates → the funnel → a minimal set → confirmed files → summary.
 
-Every gap is its own task (at most ``concurrency`` at once): propose, validate, repair with the
-error, up to ``max_attempts``. Candidates from all tasks meet in a :class:`_Batcher`, which runs
+Every gap is its own task (:class:`_Generation`): propose, validate, repair with the error, up
+to ``max_attempts``, within ``budget_seconds``; engines bound their own calls. Candidates from all tasks meet in a :class:`_Batcher`, which runs
 them through the funnel in one pytest process per wave — so the sandbox validates one wave while
 the model is still writing the next. The accepted tests are rendered into their files, run once
 more together with coverage in the sandbox, and only then written into the user's tree; a test

@@ -193,13 +193,13 @@ class _Generation:
 
         async def bounded(target: Target) -> None:
             async with semaphore:
-                await self._close_gap(engine, target)
-            kept = sum(1 for v in self.verdicts if v.gap_id == target.gap.id and v.verdict is Verdict.ACCEPTED)
+                kept = await self._close_gap(engine, target)
             self.progress(next(done), len(targets), f"{engine.name}: {target.gap.id}: {kept} test(s) pass with new coverage")
 
         await asyncio.gather(*(bounded(target) for target in targets))
 
-    async def _close_gap(self, engine: Engine, target: Target) -> None:
+    async def _close_gap(self, engine: Engine, target: Target) -> int:
+        """Work on one gap until a test passes with new coverage or attempts run out; return how many did."""
         proposal = await self._ask(target, lambda: engine.propose(target))
         attempt = 1
         while proposal is not None and proposal.sources:
@@ -207,14 +207,16 @@ class _Generation:
             self.candidates.update((c.id, c) for c in batch)
             results = await self.batcher.submit(batch)
             self.verdicts.extend(results)
-            if any(v.verdict is Verdict.ACCEPTED for v in results) or attempt >= self.options.max_attempts:
-                return
+            kept = sum(1 for v in results if v.verdict is Verdict.ACCEPTED)
+            if kept or attempt >= self.options.max_attempts:
+                return kept
             index, feedback = _repair_feedback(batch, results, target.gap)
             if index is None:
-                return
+                return 0
             previous = proposal
             proposal = await self._ask(target, lambda: engine.repair(target, previous, index, feedback))
             attempt += 1
+        return 0
 
     async def _ask(self, target: Target, call: Callable[[], Coroutine[Any, Any, Proposal]]) -> Proposal | None:
         """The engine's answer; None once the budget is spent (an answer in flight is dropped) or
@@ -438,9 +440,12 @@ def _summarise(
     counts: dict[str, int] = {verdict.value: 0 for verdict in Verdict}
     for verdict in verdicts:
         counts[verdict.verdict.value] += 1
+    by_gap: dict[str, list[TestVerdict]] = {}
+    for verdict in verdicts:
+        by_gap.setdefault(verdict.gap_id, []).append(verdict)
     outcomes = []
     for target in targets:
-        mine = [v for v in verdicts if v.gap_id == target.gap.id]
+        mine = by_gap.get(target.gap.id, [])
         kept = [v for v in mine if v.verdict is Verdict.ACCEPTED]
         per: dict[str, int] = {}
         for verdict in mine:

@@ -4,7 +4,8 @@ It is copied into the sandbox and imported by the *project's* interpreter, which
 covgen installed: it uses only the standard library, pytest and (optionally) coverage.
 
 * one JSON line per test to ``$COVGEN_PROBE_OUT``: a ``start`` line before it runs (so a test that
-  hangs the process can be named), then its outcome, message and the project files it changed;
+  hangs the process can be named), then its outcome, message and the project files it changed
+  (from inotify on Linux, so the cost per test does not grow with the tree; else a scan);
 * per-test coverage contexts (the node id) when running under ``coverage run`` and asked to;
 * a per-test time limit through SIGALRM, so one hanging test costs its limit, not the run.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import struct
 import sys
 import time
 
@@ -28,9 +30,9 @@ _IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".covgen_state"}
 #: The user's own tree: nothing imported in the sandbox may come from there.
 _FORBIDDEN = os.environ.get("COVGEN_PROBE_FORBID")
 _MESSAGE_CAP = 4000
-#: The tree as the previous test left it: nothing runs between two tests' protocols, so it is
-#: the next test's "before" and each test costs one walk of the tree, not two.
-_last_snapshot: dict[str, tuple[int, int]] | None = None
+#: Opened before the first test: what changed since is the first test's doing. Nothing runs
+#: between two tests' protocols, so each later test owns the changes since the one before.
+_watcher: _TreeScan | _Inotify | None = None
 
 
 class CovgenTimeout(BaseException):
@@ -47,32 +49,131 @@ def _emit(record: dict[str, object]) -> None:
         _STREAM.write(json.dumps(record) + "\n")
 
 
-def _snapshot() -> dict[str, tuple[int, int]]:
-    """(size, mtime) of every project file, by path relative to the watched root."""
-    files: dict[str, tuple[int, int]] = {}
-    if _WATCH:
-        _scan(_WATCH, "", files)
-    return files
+class _TreeScan:
+    """Which project files changed: (size, mtime) of every file, compared with the last look."""
 
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.last = self._snapshot()
 
-def _scan(directory: str, prefix: str, files: dict[str, tuple[int, int]]) -> None:
-    # scandir reuses the directory read's file types, and the relative path is built as we go:
-    # this runs twice per test, so it avoids os.walk's and relpath's extra work.
-    try:
-        entries = list(os.scandir(directory))
-    except OSError:
-        return
-    for entry in entries:
+    def changed(self) -> list[str]:
+        now = self._snapshot()
+        changed = sorted(path for path in set(self.last) | set(now) if self.last.get(path) != now.get(path))
+        self.last = now
+        return changed
+
+    def _snapshot(self) -> dict[str, tuple[int, int]]:
+        files: dict[str, tuple[int, int]] = {}
+        self._scan(self.root, "", files)
+        return files
+
+    def _scan(self, directory: str, prefix: str, files: dict[str, tuple[int, int]]) -> None:
         try:
-            if entry.is_dir(follow_symlinks=False):
-                # Hidden folders (.git, covgen's candidates) are not the project's code or data.
-                if entry.name not in _IGNORED_PARTS and not entry.name.startswith("."):
-                    _scan(entry.path, prefix + entry.name + os.sep, files)
-            elif not entry.name.startswith(".coverage"):
-                info = entry.stat()
-                files[prefix + entry.name] = (info.st_size, info.st_mtime_ns)
+            entries = list(os.scandir(directory))
         except OSError:
-            continue
+            return
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if _watched_directory(entry.name):
+                        self._scan(entry.path, prefix + entry.name + os.sep, files)
+                elif _watched_file(entry.name):
+                    info = entry.stat()
+                    files[prefix + entry.name] = (info.st_size, info.st_mtime_ns)
+            except OSError:
+                continue
+
+
+class _Inotify:
+    """Which project files changed, from Linux's inotify: one read per test, whatever the tree's size.
+
+    The kernel queues an event inside the system call that changes a file, so reading right
+    after a test sees everything it did.
+    """
+
+    _MODIFY, _ATTRIB, _MOVED_FROM, _MOVED_TO, _CREATE, _DELETE, _DELETE_SELF, _MOVE_SELF = (
+        0x2, 0x4, 0x40, 0x80, 0x100, 0x200, 0x400, 0x800)
+    _MASK = _MODIFY | _ATTRIB | _MOVED_FROM | _MOVED_TO | _CREATE | _DELETE | _DELETE_SELF | _MOVE_SELF
+    _OVERFLOW, _IGNORED, _ISDIR = 0x4000, 0x8000, 0x40000000
+    _HEADER = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then the name
+
+    def __init__(self, root: str) -> None:
+        import ctypes
+
+        self._root = root
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._errno = ctypes.get_errno
+        self._fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self._fd < 0:
+            raise OSError(self._errno(), "inotify_init1 failed")
+        self._directories: dict[int, str] = {}
+        try:
+            self._watch_tree(root, "")
+        except OSError:
+            os.close(self._fd)
+            raise
+
+    def changed(self) -> list[str]:
+        found: set[str] = set()
+        while True:
+            try:
+                data = os.read(self._fd, 1 << 16)
+            except BlockingIOError:
+                break
+            offset = 0
+            while offset < len(data):
+                wd, mask, _cookie, length = self._HEADER.unpack_from(data, offset)
+                name = data[offset + 16 : offset + 16 + length].rstrip(b"\0").decode("utf-8", "replace")
+                offset += 16 + length
+                if mask & self._OVERFLOW:
+                    found.add("(more file changes than the kernel could queue)")
+                    continue
+                prefix = self._directories.get(wd)
+                if prefix is None or mask & self._IGNORED:
+                    continue
+                is_directory = bool(mask & self._ISDIR)
+                if name and not (_watched_directory(name) if is_directory else _watched_file(name)):
+                    continue
+                found.add(prefix + name if name else prefix.rstrip(os.sep) or ".")
+                if is_directory and mask & (self._CREATE | self._MOVED_TO):
+                    # Watch it from now on; what the test already put in it was created by the test.
+                    try:
+                        self._watch_tree(os.path.join(self._root, prefix + name), prefix + name + os.sep, found)
+                    except OSError:
+                        pass
+        return sorted(found)
+
+    def _watch_tree(self, directory: str, prefix: str, found: set[str] | None = None) -> None:
+        """Watch `directory` and the folders below it; with `found`, also list the files in them."""
+        wd = self._libc.inotify_add_watch(self._fd, os.fsencode(directory), self._MASK)
+        if wd < 0:
+            raise OSError(self._errno(), f"inotify_add_watch failed for {directory}")
+        self._directories[wd] = prefix
+        for entry in os.scandir(directory):
+            if entry.is_dir(follow_symlinks=False):
+                if _watched_directory(entry.name):
+                    self._watch_tree(entry.path, prefix + entry.name + os.sep, found)
+            elif found is not None and _watched_file(entry.name):
+                found.add(prefix + entry.name)
+
+
+def _watched_directory(name: str) -> bool:
+    # Hidden folders (.git, covgen's candidates) and caches are not the project's code or data.
+    return name not in _IGNORED_PARTS and not name.startswith(".")
+
+
+def _watched_file(name: str) -> bool:
+    return not name.startswith(".coverage")
+
+
+def _open_watcher(root: str) -> _TreeScan | _Inotify:
+    """inotify where the OS has it and the tree fits its watch limit; otherwise a scan per test."""
+    if sys.platform.startswith("linux"):
+        try:
+            return _Inotify(root)
+        except (OSError, AttributeError):
+            pass
+    return _TreeScan(root)
 
 
 def _alarm(signum: int, frame: object) -> None:
@@ -92,8 +193,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             pass
     if cov is not None:
         cov.switch_context(item.nodeid)
-    global _last_snapshot
-    before = _last_snapshot if _last_snapshot is not None else _snapshot()
+    global _watcher
+    if _watcher is None and _WATCH:
+        _watcher = _open_watcher(_WATCH)
     if _TIMEOUT:
         signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, _TIMEOUT)
@@ -105,8 +207,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             signal.setitimer(signal.ITIMER_REAL, 0)
         if cov is not None:
             cov.switch_context("")
-        after = _last_snapshot = _snapshot()
-        changed = sorted(path for path in set(before) | set(after) if before.get(path) != after.get(path))
+        changed = _watcher.changed() if _watcher is not None else []
         _emit({"event": "done", "nodeid": item.nodeid, "seconds": time.monotonic() - started, "changed": changed})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -282,4 +283,32 @@ def test_typed_mappings_are_built_from_their_key_and_value_types(tmp_path: Path)
     assert set(gap["gained_lines"]) == {2, 3, 4, 5, 6}
     written = (root / "tests/covgen/test_prices_covgen.py").read_text()
     assert "pytest.raises(ValueError, match=re.escape('negative price'))" in written
+    assert fresh_pytest(root).returncode == 0
+
+
+PARSER = '''\
+import re
+
+_TICKET = re.compile(r"^(?P<queue>[A-Z]{2,4})-(?P<number>\\d{1,5})(?:/(?P<part>[a-z]))?$")
+
+
+def parse_ticket(text: str) -> tuple:
+    match = _TICKET.match(text)
+    if match is None:
+        raise ValueError(f"not a ticket: {text!r}")
+    number = int(match.group("number"))
+    if match.group("part"):
+        return match.group("queue"), number, match.group("part")
+    return match.group("queue"), number
+'''
+
+
+def test_strings_the_modules_regular_expressions_accept_reach_a_parsers_happy_path(tmp_path: Path) -> None:
+    root, summary = explore_one_module(tmp_path, "tickets", PARSER)
+    (gap,) = summary["gaps"]
+    assert set(gap["gained_lines"]) == {7, 8, 9, 10, 11, 12, 13}
+    written = (root / "tests/covgen/test_tickets_covgen.py").read_text()
+    calls = re.findall(r"parse_ticket\('([^']*)'\)", written)
+    assert any(re.fullmatch(r"[A-Z]{2,4}-\d{1,5}/[a-z]", c) for c in calls), calls
+    assert any(re.fullmatch(r"[A-Z]{2,4}-\d{1,5}", c) for c in calls), calls
     assert fresh_pytest(root).returncode == 0

@@ -273,45 +273,72 @@ def test_llm_run_keeps_exactly_the_proven_tests(project, tmp_path: Path) -> None
     assert all(r["n"] == 2 and not any(k.startswith("guided_") for k in r) for r in state.requests)
 
 
-GOOD_WINDOW = fence("""
-    from datetime import date
-    from inventory.dates import delivery_window
+VAULT = """\
+import hashlib
 
-    def test_standard_delivery_skips_the_weekend():
-        assert delivery_window(date(2024, 6, 3), "P3D") == (date(2024, 6, 5), date(2024, 6, 10))
 
-    def test_express_delivery_halves_the_lead_time():
-        assert delivery_window(date(2024, 6, 3), "P4D", express=True) == (date(2024, 6, 4), date(2024, 6, 6))
+def unlock(password: str) -> str:
+    if hashlib.sha256(password.encode()).hexdigest() == "41ef4bb0b23661e66301aac36066912dac037827b4ae63a7b1165a5aa93ed4eb":
+        return "unlocked"
+    return "locked"
+
+
+def double(x: int) -> int:
+    if x > 10:
+        return x * 2
+    return x
+"""
+GOOD_UNLOCK = fence("""
+    from vault import unlock
+
+    def test_the_right_password_unlocks():
+        assert unlock("open sesame") == "unlocked"
 """)
 
 
-def test_hybrid_asks_the_model_only_for_what_exploration_left(project, tmp_path: Path) -> None:
-    root = project["root"]
-    state = StubState(script={"parse_duration": [[GOOD_DURATION]], "delivery_window": [[GOOD_WINDOW]]})
+@pytest.fixture
+def vault(tmp_path: Path) -> dict[str, Path]:
+    """A module exploration covers all but one line of: the one behind a password's hash."""
+    root = tmp_path / "vault"
+    (root / "tests").mkdir(parents=True)
+    (root / "vault.py").write_text(VAULT)
+    (root / "tests" / "test_vault.py").write_text("import vault\n\n\ndef test_imports():\n    assert vault\n")
+    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
+    data = tmp_path / ".coverage-vault"
+    subprocess.run([sys.executable, "-m", "coverage", "run", "--branch", "--data-file", str(data), "--source", ".", "-m", "pytest", "-q",
+                    "-p", "no:cacheprovider"], cwd=root, check=True, capture_output=True)
+    report = tmp_path / "vault.json"
+    subprocess.run([sys.executable, "-m", "coverage", "json", "--data-file", str(data), "-o", str(report)], cwd=root, check=True, capture_output=True)
+    return {"root": root, "report": report}
+
+
+def test_hybrid_asks_the_model_only_for_what_exploration_left(vault, tmp_path: Path) -> None:
+    root = vault["root"]
+    state = StubState(script={"unlock": [[GOOD_UNLOCK]]})
     summary_path = tmp_path / "summary.json"
     with StubServer(state) as server:
         result = run_covgen(
-            root, "--report", str(project["report"]), "--engine", "hybrid", "--model-url", server.url,
-            "--candidates", "1", "--explore-seconds", "2", "--include", "inventory/dates.py", "--output", f"json:{summary_path}",
+            root, "--report", str(vault["report"]), "--engine", "hybrid", "--model-url", server.url,
+            "--candidates", "1", "--explore-seconds", "2", "--output", f"json:{summary_path}",
         )
     assert result.returncode == 0, result.stderr
     summary = json.loads(summary_path.read_text())
     assert summary["engine"].startswith("model-free exploration") and ", then vLLM server at" in summary["engine"]
 
-    # Exploration covers is_weekend, add_business_days and quarter; it cannot write an ISO
-    # duration, so the model is asked for the two gaps that need one — and only for them.
-    prompts = {re.search(r"## Code under test: (\S+) \(", r["messages"][1]["content"]).group(1): r["messages"][1]["content"]
-               for r in state.requests}
-    assert set(prompts) == {"parse_duration", "delivery_window"}
-    # The model's prompt marks only what is still uncovered: exploration reached line 29 already.
-    marked = {int(n) for n in re.findall(r"^\s*(\d+) .*# <- NOT COVERED$", prompts["parse_duration"], re.MULTILINE)}
-    assert 29 not in marked and {32, 33, 34} <= marked
+    # Exploration covers double() and the wrong-password path; no search finds a password from
+    # its hash, so the model is asked for unlock() — and only for it.
+    prompts = [r["messages"][1]["content"] for r in state.requests]
+    assert [re.search(r"## Code under test: (\S+) \(", p).group(1) for p in prompts] == ["unlock"]
+    # The prompt marks only what is still uncovered: exploration reached line 7 already.
+    marked = {int(n) for n in re.findall(r"^\s*(\d+) .*# <- NOT COVERED$", prompts[0], re.MULTILINE)}
+    assert marked == {6}
 
     by_gap = {g["id"].split("::")[1]: g for g in summary["gaps"]}
-    assert "test_weeks_and_days" in by_gap["parse_duration"]["accepted_tests"]
-    assert any(name.startswith("test_parse_duration_") for name in by_gap["parse_duration"]["accepted_tests"])  # exploration's
-    assert set(by_gap["delivery_window"]["accepted_tests"]) >= {"test_standard_delivery_skips_the_weekend", "test_express_delivery_halves_the_lead_time"}
-    written = (root / "tests/covgen/test_inventory_dates_covgen.py").read_text()
+    assert by_gap["unlock"]["accepted_tests"][-1] == "test_the_right_password_unlocks"
+    assert any(name.startswith("test_unlock_") for name in by_gap["unlock"]["accepted_tests"])  # exploration's
+    assert by_gap["double"]["accepted_tests"]
+    assert summary["coverage"]["lines"]["after"]["covered"] == summary["coverage"]["lines"]["after"]["total"]
+    written = (root / "tests/covgen/test_vault_covgen.py").read_text()
     assert "engine: model-free exploration" in written and "vLLM server" in written
     check = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/covgen"], cwd=root, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -330,24 +357,23 @@ def test_auto_uses_a_model_endpoint_that_answers(project, tmp_path: Path) -> Non
     assert {g["id"].split("::")[1]: g["accepted_tests"] for g in summary["gaps"]}["quarter"] == ["test_quarter_of_may_is_q2"]
 
 
-def test_the_budget_stops_waiting_for_the_model_and_keeps_what_was_proven(project, tmp_path: Path) -> None:
-    root = project["root"]
+def test_the_budget_stops_waiting_for_the_model_and_keeps_what_was_proven(vault, tmp_path: Path) -> None:
+    root = vault["root"]
     # The model would take a minute per answer; the budget is a fraction of that.
-    state = StubState(script={"parse_duration": [[GOOD_DURATION]], "delivery_window": [[GOOD_WINDOW]]},
-                      delay=lambda uncached, completion, n: time.sleep(60))
+    state = StubState(script={"unlock": [[GOOD_UNLOCK]]}, delay=lambda uncached, completion, n: time.sleep(60))
     summary_path = tmp_path / "summary.json"
     started = time.monotonic()
     with StubServer(state) as server:
         result = run_covgen(
-            root, "--report", str(project["report"]), "--engine", "hybrid", "--model-url", server.url, "--budget-seconds", "15",
-            "--explore-seconds", "1", "--include", "inventory/dates.py", "--output", f"json:{summary_path}",
+            root, "--report", str(vault["report"]), "--engine", "hybrid", "--model-url", server.url, "--budget-seconds", "12",
+            "--explore-seconds", "1", "--output", f"json:{summary_path}",
         )
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
     assert elapsed < 45, elapsed
     summary = json.loads(summary_path.read_text())
-    assert len(state.requests) == 2  # the model was asked, and not waited for
-    assert any(w.startswith("--budget-seconds 15 reached: 2 gap(s) not attempted or cut short") for w in summary["warnings"])
+    assert len(state.requests) == 1  # the model was asked, and not waited for
+    assert any(w.startswith("--budget-seconds 12 reached: 1 gap(s) not attempted or cut short") for w in summary["warnings"])
     # Exploration's proven tests are written all the same.
-    assert summary["accepted_tests"] > 0 and summary["files_written"] == ["tests/covgen/test_inventory_dates_covgen.py"]
+    assert summary["accepted_tests"] > 0 and summary["files_written"] == ["tests/covgen/test_vault_covgen.py"]
     assert "cut short" in result.stdout

@@ -176,6 +176,105 @@ def mine_constants(source: str) -> dict[str, list[Any]]:
     return found
 
 
+def regex_examples(module: types.ModuleType, rng: random.Random, per_pattern: int = 4) -> list[str]:
+    """Strings the module's compiled regular expressions match: a parser's happy path.
+
+    A random search rarely writes "P1W2D"; the pattern ``^P(?:(?P<weeks>\\d+)W)?(?:(?P<days>\\d+)D)?$``
+    says how. Each pattern is walked with random choices (optional parts in or out, a few
+    repeats, digits and letters from its classes); only strings the pattern really matches are kept.
+    """
+    examples: list[str] = []
+    for value in list(vars(module).values())[:2000]:
+        if isinstance(value, re.Pattern) and isinstance(value.pattern, str):
+            try:
+                parsed = _sre_parse.parse(value.pattern, value.flags)
+            except Exception:  # noqa: BLE001 - a pattern the parser cannot read gives no examples
+                continue
+            found: list[str] = []
+            for _ in range(per_pattern * 4):
+                try:
+                    text = _generate(parsed, rng, {})
+                except (_Unsupported, RecursionError, ValueError, OverflowError):
+                    break
+                if value.search(text) is not None and text not in found:
+                    found.append(text)
+                if len(found) >= per_pattern:
+                    break
+            examples.extend(found)
+    return examples
+
+
+class _Unsupported(Exception):
+    pass
+
+
+try:  # Python 3.11+ keeps the regex parser here; older versions have sre_parse
+    from re import _parser as _sre_parse  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover
+    import sre_parse as _sre_parse
+
+_CATEGORY_CHARS = {"DIGIT": "0123456789", "NOT_DIGIT": "ax-", "SPACE": " ", "NOT_SPACE": "ax7", "WORD": "aZ7_", "NOT_WORD": "-. "}
+
+
+def _category(name: str, rng: random.Random) -> str:
+    key = name.removeprefix("CATEGORY_").removeprefix("UNI_").removeprefix("LOC_")
+    return rng.choice(_CATEGORY_CHARS.get(key, "a"))
+
+
+def _generate(items: Any, rng: random.Random, groups: dict[int, str]) -> str:
+    parts: list[str] = []
+    for op, argument in items:
+        name = str(op)
+        if name == "LITERAL":
+            parts.append(chr(argument))
+        elif name == "NOT_LITERAL":
+            parts.append("a" if chr(argument) != "a" else "b")
+        elif name == "ANY":
+            parts.append("x")
+        elif name == "IN":
+            parts.append(_from_class(argument, rng))
+        elif name == "BRANCH":
+            parts.append(_generate(rng.choice(argument[1]), rng, groups))
+        elif name == "SUBPATTERN":
+            group, _add, _del, sub = argument
+            text = _generate(sub, rng, groups)
+            if group:
+                groups[group] = text
+            parts.append(text)
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            low, high, sub = argument
+            count = rng.randint(low, min(high, low + 3))
+            parts.extend(_generate(sub, rng, groups) for _ in range(count))
+        elif name == "CATEGORY":
+            parts.append(_category(str(argument), rng))
+        elif name == "GROUPREF":
+            parts.append(groups.get(argument, ""))
+        elif name == "ATOMIC_GROUP":
+            parts.append(_generate(argument, rng, groups))
+        elif name not in ("AT", "ASSERT", "ASSERT_NOT"):  # anchors and lookarounds: the final match decides
+            raise _Unsupported(name)
+    return "".join(parts)
+
+
+def _from_class(items: Any, rng: random.Random) -> str:
+    options: list[str] = []
+    for op, argument in items:
+        name = str(op)
+        if name == "NEGATE":
+            excluded = {chr(a) for o, a in items if str(o) == "LITERAL"}
+            return next(c for c in "a~Z0 _-" if c not in excluded)
+        if name == "LITERAL":
+            options.append(chr(argument))
+        elif name == "RANGE":
+            low, high = argument
+            options.append(chr(rng.randint(low, min(high, low + 25))))
+        elif name == "CATEGORY":
+            options.append(_category(str(argument), rng))
+    if not options:
+        raise _Unsupported("empty class")
+    return rng.choice(options)
+
+
 _NAME_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("date", "day", "today", "start", "end", "since", "until", "when", "deadline"), "date"),
     (("percent", "pct", "ratio", "rate"), "percent"),
@@ -684,7 +783,10 @@ def explore(request: dict[str, Any]) -> dict[str, Any]:
         module_source = inspect.getsource(target.module)
     except (OSError, TypeError):
         module_source = ""
-    builder = Builder(target.module, mine_constants(request.get("source", "")), rng, mine_constants(module_source))
+    constants = mine_constants(request.get("source", ""))
+    # What the module's regular expressions accept comes first among strings: parsers need it.
+    constants["str"] = list(dict.fromkeys(regex_examples(target.module, random.Random(rng.random())) + constants["str"]))
+    builder = Builder(target.module, constants, rng, mine_constants(module_source))
     wanted_lines = set(request.get("lines", ()))
     wanted_arcs = {tuple(a) for a in request.get("arcs", ())}
     start, end = request["start"], request["end"]

@@ -25,6 +25,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -45,14 +46,19 @@ def _lines_for(rng: random.Random, count: int) -> list[tuple[int, int, int]]:
     return out
 
 
+def _files_in_packages(files: int, repeat: int) -> Iterator[tuple[int, bool, bool]]:
+    """(file index, a package opens here, a previous one closes first): 50 files a package, `repeat` times over."""
+    for sequence in range(files * repeat):
+        yield sequence % files, sequence % 50 == 0, sequence > 0
+
+
 def generate_cobertura(path: Path, files: int, lines_per_file: int, repeat: int = 1) -> None:
     with path.open("w") as out:
         out.write('<?xml version="1.0" ?>\n<coverage version="7.6" line-rate="0.7" branch-rate="0.5">\n')
         out.write("\t<sources>\n\t\t<source>/ci/build/project</source>\n\t</sources>\n\t<packages>\n")
-        for sequence in range(files * repeat):
-            index = sequence % files
-            if sequence % 50 == 0:
-                if sequence:
+        for index, opens_package, closes_one in _files_in_packages(files, repeat):
+            if opens_package:
+                if closes_one:
                     out.write("\t\t\t</classes>\n\t\t</package>\n")
                 out.write(f'\t\t<package name="pkg{index // 50}" line-rate="0.7" branch-rate="0.5">\n\t\t\t<classes>\n')
             rng = random.Random(index)
@@ -71,10 +77,9 @@ def generate_cobertura(path: Path, files: int, lines_per_file: int, repeat: int 
 def generate_jacoco(path: Path, files: int, lines_per_file: int, repeat: int = 1) -> None:
     with path.open("w") as out:
         out.write('<?xml version="1.0" encoding="UTF-8" standalone="yes"?><!DOCTYPE report PUBLIC "-//JACOCO//DTD Report 1.1//EN" "report.dtd"><report name="bench"><sessioninfo id="ci" start="1" dump="2"/>')
-        for sequence in range(files * repeat):
-            index = sequence % files
-            if sequence % 50 == 0:
-                if sequence:
+        for index, opens_package, closes_one in _files_in_packages(files, repeat):
+            if opens_package:
+                if closes_one:
                     out.write("</package>")
                 out.write(f'<package name="com/acme/p{index // 50}">')
             rng = random.Random(index)

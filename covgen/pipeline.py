@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,6 @@ class RunSummary:
     seconds: dict[str, float]
     gaps: tuple[GapOutcome, ...]
     warnings: tuple[str, ...] = ()
-    accepted_verdicts: tuple[TestVerdict, ...] = field(default=(), repr=False)
 
 
 def build_targets(gaps: Sequence[Gap], root: Path, facts: ProjectFacts, *, with_context: bool) -> tuple[list[Target], list[str]]:
@@ -304,8 +303,7 @@ async def run_pipeline(
         for engine in engines:
             await engine.aclose()
     seconds["total"] = time.monotonic() - started
-    accepted = [v for v in verdicts if v.verdict is Verdict.ACCEPTED]
-    return _summarise(report, targets, description, engine_reason, layers.describe(), verdicts, accepted, confirmed, written,
+    return _summarise(report, targets, description, engine_reason, layers.describe(), verdicts, confirmed, written,
                       generation.usage, seconds, warnings, len(generation.candidates))
 
 
@@ -418,7 +416,6 @@ def _summarise(
     engine_reason: str,
     sandbox: str,
     verdicts: list[TestVerdict],
-    accepted: list[TestVerdict],
     confirmed: dict[str, tuple[frozenset[int], frozenset[tuple[int, int]]]],
     written: list[str],
     usage: dict[str, float],
@@ -426,6 +423,7 @@ def _summarise(
     warnings: list[str],
     candidate_count: int,
 ) -> RunSummary:
+    accepted = [v for v in verdicts if v.verdict is Verdict.ACCEPTED]
     covered_lines = sum(len(f.covered_lines) for f in report.files)
     measured = covered_lines + sum(len(f.uncovered_lines) for f in report.files)
     covered_branches = sum(b.covered for f in report.files for b in f.branches)
@@ -462,5 +460,4 @@ def _summarise(
         branches_before=(covered_branches, total_branches), branches_after=(covered_branches + new_arcs, total_branches),
         prompt_tokens=int(usage["prompt"]), completion_tokens=int(usage["completion"]), cached_tokens=int(usage["cached"]),
         seconds={k: round(v, 2) for k, v in seconds.items()}, gaps=tuple(outcomes), warnings=tuple(warnings),
-        accepted_verdicts=tuple(accepted),
     )

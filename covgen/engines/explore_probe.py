@@ -582,7 +582,7 @@ def observe(result: Any, error: BaseException | None, module_names: dict[int, st
     code = literal_code(result, imports, module_names)
     if code is not None:
         return {"kind": "equal" if result is not None and not isinstance(result, bool) else "is", "code": code, "imports": sorted(imports)}
-    if isinstance(result, (list, tuple)) and type(result) in (list, tuple):
+    if type(result) in (list, tuple):  # exactly: a subclass (a NamedTuple) has its own checks
         # Items that cannot be written down (objects): how many came back still says something.
         return {"kind": "length", "type": type(result).__name__, "code": str(len(result)), "imports": []}
     owner = type(result)

@@ -268,6 +268,7 @@ def _attach_coverage(
     # not every test against every measured file.
     lines: dict[str, dict[str, frozenset[int]]] = {nodeid: {} for nodeid in outcomes}
     arcs: dict[str, dict[str, frozenset[tuple[int, int]]]] = {nodeid: {} for nodeid in outcomes}
+    branch = data.has_arcs()
     for measured in files:
         reached: set[str] = set()
         data.set_query_contexts(None)
@@ -275,7 +276,7 @@ def _attach_coverage(
             reached.update(contexts)
         for nodeid in sorted(reached.intersection(outcomes)):
             data.set_query_context(nodeid)
-            if data.has_arcs():
+            if branch:
                 executed_arcs = frozenset(data.arcs(measured) or ())
                 arcs[nodeid][relative[measured]] = executed_arcs
                 lines[nodeid][relative[measured]] = frozenset(n for arc in executed_arcs for n in arc if n > 0)

@@ -9,7 +9,7 @@ from pathlib import Path
 from covgen.adapters import read_report
 from covgen.errors import UsageError
 from covgen.model import CoverageReport
-from covgen.sandbox import SandboxPolicy, Workspace, run_sandboxed, scrubbed_env
+from covgen.sandbox import SandboxPolicy, Workspace
 
 __all__ = ["measure_suite"]
 
@@ -23,17 +23,14 @@ def measure_suite(root: Path, test_cmd: str, python: str) -> CoverageReport:
         raise UsageError("--test-cmd is empty")
     with Workspace(root) as workspace:
         data = workspace.state / ".coverage"
-        env = scrubbed_env(workspace.home, {"PYTHONPATH": ":".join(str(workspace.path / p) for p in (".", "src"))})
+        env = {"PYTHONPATH": ":".join(str(workspace.path / p) for p in (".", "src"))}
         # The project's own suite is trusted: it keeps its network, but still runs in the copy.
         policy = SandboxPolicy(network="allow", wall_seconds=3600)
-        run = [python, "-m", "coverage", "run", "--branch", f"--data-file={data}", "-m", *words]
-        result = asyncio.run(run_sandboxed(run, cwd=workspace.path, env=env, policy=policy))
+        run = ["-m", "coverage", "run", "--branch", f"--data-file={data}", "-m", *words]
+        result = asyncio.run(workspace.run(python, run, env=env, policy=policy))
         if not data.exists():
             raise UsageError(f"--test-cmd {test_cmd!r} produced no coverage data (exit {result.returncode}): {result.stderr.strip()[-300:]}")
         report = workspace.state / "coverage.json"
-        asyncio.run(run_sandboxed(
-            [python, "-m", "coverage", "json", f"--data-file={data}", "-o", str(report)],
-            cwd=workspace.path, env=env, policy=policy,
-        ))
+        asyncio.run(workspace.run(python, ["-m", "coverage", "json", f"--data-file={data}", "-o", str(report)], env=env, policy=policy))
         # Paths in the JSON are relative to the copy's root, which mirrors the user's root.
         return read_report(report, root=workspace.path)

@@ -170,6 +170,8 @@ class Verdict(str, Enum):
     TIMEOUT = "TIMEOUT"
     UNSAFE = "UNSAFE"
     REDUNDANT = "REDUNDANT"
+    #: Passes, but changes the outcome of the user's own tests when run before them.
+    POLLUTING = "POLLUTING"
 
 
 @dataclass(frozen=True, slots=True)

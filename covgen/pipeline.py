@@ -15,10 +15,10 @@ import itertools
 import os
 import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from covgen.engines import Engine, Proposal, Target
 from covgen.errors import BackendError, CovgenError
@@ -26,13 +26,15 @@ from covgen.languages import find_units
 from covgen.model import Candidate, CodeUnit, CoverageReport, Gap, TestVerdict, Verdict
 from covgen.project import ProjectFacts
 from covgen.prompts.context import build_context
-from covgen.runners.pytest_runner import PytestRunner, TestOutcome
-from covgen.sandbox import SandboxPolicy, Workspace, probe
+from covgen.runners.pytest_runner import PytestRunner
+from covgen.confirm import CleanRun, clean_run
+from covgen.sandbox import SandboxLayers, SandboxPolicy, Workspace, probe
 from covgen.validate import Validator, select
 from covgen.writer import AcceptedTest, module_name, owned_by_covgen, render_files, test_path_for, write_files
 
 __all__ = ["RunOptions", "RunSummary", "GapOutcome", "Rejection", "run_pipeline", "build_targets"]
 
+T = TypeVar("T")
 #: Called as gaps finish: (done, total, message).
 Progress = Callable[[int, int, str], None]
 
@@ -293,8 +295,9 @@ async def run_pipeline(
 
             writing_started = time.monotonic()
             original = {t.gap.id: t.gap for t in targets}
+            user_tests = sorted({test for t in targets for test in existing.get(t.gap.path, ())})
             contents, verdicts, confirmed = await _confirm(
-                generation.verdicts, generation.candidates, original, workspace, runner, options, f"engine: {description}"
+                generation.verdicts, generation.candidates, original, options, f"engine: {description}", user_tests, layers
             )
             if contents and options.write:
                 written = write_files(options.root, contents)
@@ -333,59 +336,168 @@ def _remaining(
     return build_targets(narrowed, root, facts, with_context=with_context)
 
 
+#: Rounds of select → clean run; each drops what the clean run refuted.
+_CONFIRM_ROUNDS = 3
+Coverage = dict[str, tuple[frozenset[int], frozenset[tuple[int, int]]]]
+
+
 async def _confirm(
     verdicts: list[TestVerdict],
     candidates: dict[str, Candidate],
     gaps: dict[str, Gap],
-    workspace: Workspace,
-    runner: PytestRunner,
     options: RunOptions,
     provenance: str,
-) -> tuple[dict[str, str], list[TestVerdict], dict[str, tuple[frozenset[int], frozenset[tuple[int, int]]]]]:
-    """Select, then run the files as they will be written, together, with coverage.
+    existing: Sequence[str],
+    layers: SandboxLayers,
+) -> tuple[dict[str, str], list[TestVerdict], Coverage]:
+    """Select, then prove the files as they will be written in a clean run (:mod:`covgen.confirm`).
 
-    A chosen test that fails there becomes FLAKY and selection runs again without it, so a
-    test it had made REDUNDANT can take its place. Returns the files' contents, every verdict
-    (final), and the lines and arcs the confirming run covered.
+    A chosen test that fails there is FLAKY; one whose coverage does not reproduce keeps only
+    what did (NO_GAIN when nothing did); one that changes the outcome of the user's own tests is
+    POLLUTING. Selection then runs again without them, so a test they had made REDUNDANT can
+    take their place. Returns the files' contents, every verdict (final), and the lines and arcs
+    the clean run covered.
     """
-    failed: list[TestVerdict] = []
-    for _ in range(3):
-        selected = select(_without(verdicts, failed))
+    clean = _CleanRuns(options, layers, sorted({g.path for g in gaps.values()}), existing)
+    verdicts = list(verdicts)
+    for _ in range(_CONFIRM_ROUNDS):
+        selected = select(verdicts)
         chosen = [v for v in selected if v.verdict is Verdict.ACCEPTED]
         if not chosen:
-            return {}, selected + failed, {}
+            return {}, selected, {}
         tests = [AcceptedTest(v, candidates[v.candidate_id], gaps[v.gap_id]) for v in chosen]
         contents, names = render_files(tests, options.root, test_dir=options.test_dir, provenance=provenance)
-        for relative, text in contents.items():
-            destination = workspace.path / relative
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            destination.write_text(text, encoding="utf-8")
-        run = await runner.run(sorted(contents), coverage_of=sorted({g.path for g in gaps.values()}), per_test=False)
-        outcome = {v: run.outcomes.get(names[(v.candidate_id, v.test_name)]) for v in chosen}
-        failing = [v for v, o in outcome.items() if o is None or o.outcome != "passed"]
-        if not failing and not run.collect_errors:
-            # The whole run counts, import time included: a module no test imported before has
-            # its def lines covered now too.
-            measured = set(run.lines) | set(run.arcs)
-            return contents, selected + failed, {p: (run.lines.get(p, frozenset()), run.arcs.get(p, frozenset())) for p in measured}
-        failed += [
-            replace(v, verdict=Verdict.FLAKY, message=f"passed its runs, then {_state(outcome[v])} in the written file beside the other accepted tests")
-            for v in (failing or chosen)  # a file that does not import fails all it holds
-        ]
-    unconfirmed = [replace(v, verdict=Verdict.FLAKY, message="not confirmed: the written files kept failing together")
-                   for v in _without(chosen, failed)]
-    return {}, _without(selected, failed + unconfirmed) + failed + unconfirmed, {}
+        nodeids = {_key(v): names[(v.candidate_id, v.test_name)] for v in chosen}
+        run, polluting = await clean.check(contents, list(nodeids.values()))
+        refuted: dict[tuple[str, str], TestVerdict] = {}
+        for verdict in chosen:
+            nodeid = nodeids[_key(verdict)]
+            outcome = run.outcome(nodeid)
+            if nodeid in polluting:
+                refuted[_key(verdict)] = replace(verdict, verdict=Verdict.POLLUTING, message=polluting[nodeid])
+            elif outcome != "passed":
+                state = outcome or f"did not run ({run.problem or 'its file did not import'})"
+                refuted[_key(verdict)] = replace(verdict, verdict=Verdict.FLAKY, message=(
+                    f"passed its runs, then {state} in a clean run of the written file beside the other accepted tests"))
+            elif (confirmed := _reproduced(verdict, run.lines.get(nodeid, {}), run.arcs.get(nodeid, {}), gaps)) != verdict:
+                refuted[_key(verdict)] = confirmed
+        if not refuted:
+            measured = set(run.total_lines) | set(run.total_arcs)
+            coverage = {p: (run.total_lines.get(p, frozenset()), run.total_arcs.get(p, frozenset())) for p in measured}
+            return contents, selected, coverage
+        verdicts = [refuted.get(_key(v), v) for v in verdicts]
+    unconfirmed = [replace(v, verdict=Verdict.FLAKY, message="not confirmed: the written files kept failing in clean runs")
+                   for v in select(verdicts) if v.verdict is Verdict.ACCEPTED]
+    return {}, _without(select(verdicts), unconfirmed) + unconfirmed, {}
+
+
+def _key(verdict: TestVerdict) -> tuple[str, str]:
+    return verdict.candidate_id, verdict.test_name
+
+
+def _reproduced(verdict: TestVerdict, lines: dict[str, frozenset[int]], arcs: dict[str, frozenset[tuple[int, int]]],
+                gaps: dict[str, Gap]) -> TestVerdict:
+    """The verdict with only the gain the clean run saw; NO_GAIN when none of it reproduced."""
+    path = gaps[verdict.gap_id].path
+    gained_lines = tuple(line for line in verdict.gained_lines if line in lines.get(path, frozenset()))
+    gained_arcs = tuple(arc for arc in verdict.gained_arcs if arc in arcs.get(path, frozenset()))
+    if (gained_lines, gained_arcs) == (verdict.gained_lines, verdict.gained_arcs):
+        return verdict
+    if not gained_lines and not gained_arcs:
+        return replace(verdict, verdict=Verdict.NO_GAIN, gained_lines=(), gained_arcs=(),
+                       message="the coverage it showed in the funnel did not reproduce in a clean run")
+    return replace(verdict, gained_lines=gained_lines, gained_arcs=gained_arcs)
+
+
+class _CleanRuns:
+    """The clean runs of one confirmation: the new files with coverage, and the user's tests beside them."""
+
+    def __init__(self, options: RunOptions, layers: SandboxLayers, coverage_of: list[str], existing: Sequence[str]) -> None:
+        self.options = options
+        self.layers = layers
+        self.coverage_of = coverage_of
+        self.existing = list(existing)
+        self._baseline: CleanRun | None = None
+
+    async def run(self, contents: dict[str, str], args: Sequence[str], measured: Sequence[str] = ()) -> CleanRun:
+        return await clean_run(
+            self.options.root, contents, args, python=self.options.python, policy=SandboxPolicy(network=self.options.sandbox),
+            layers=self.layers, test_timeout=self.options.test_timeout,
+            coverage_of=self.coverage_of if measured else (), measured_tests=measured,
+        )
+
+    async def check(self, contents: dict[str, str], nodeids: list[str]) -> tuple[CleanRun, dict[str, str]]:
+        """Run the new files with coverage; and the user's tests with and without them.
+
+        Returns the coverage run and the new tests that change a user's test's outcome, with why.
+        """
+        files = sorted(contents)
+        with_coverage = self._attributed(contents, files, nodeids)
+        if not self.existing:
+            return await with_coverage, {}
+        together = self.run(contents, [*files, *self.existing])
+        baseline = self._baseline_run()
+        run, beside, before = await asyncio.gather(with_coverage, together, baseline)
+        changed = _changed_outcomes(before, beside)
+        if not changed:
+            return run, {}
+        # Some user tests change outcome from run to run on their own: those prove nothing.
+        again = await self.run({}, self.existing)
+        changed = {test: change for test, change in changed.items() if again.outcomes.get(test) == before.outcomes.get(test)}
+        if not changed:
+            return run, {}
+        return run, await self._culprits(contents, nodeids, before)
+
+    async def _attributed(self, contents: dict[str, str], files: list[str], nodeids: list[str]) -> CleanRun:
+        """The new files' clean run; when it does not end normally, each file alone, so one costs only itself."""
+        run = await self.run(contents, files, nodeids)
+        if not run.problem or len(files) == 1:
+            return run
+        parts = [await self.run(contents, [file], [n for n in nodeids if n.startswith(file + "::")]) for file in files]
+        good = [part for part in parts if not part.problem]
+        return CleanRun(
+            {key: outcome for part in good for key, outcome in part.outcomes.items()},
+            {test: lines for part in good for test, lines in part.lines.items()},
+            {test: arcs for part in good for test, arcs in part.arcs.items()},
+            _union(part.total_lines for part in good), _union(part.total_arcs for part in good),
+            problem=next((part.problem for part in parts if part.problem), ""),
+        )
+
+    async def _baseline_run(self) -> CleanRun:
+        if self._baseline is None:
+            self._baseline = await self.run({}, self.existing)
+        return self._baseline
+
+    async def _culprits(self, contents: dict[str, str], nodeids: list[str], before: CleanRun) -> dict[str, str]:
+        """Which new tests change a user's test's outcome: each new test alone before the user's tests."""
+        found: dict[str, str] = {}
+        for nodeid in nodeids:
+            beside = await self.run(contents, [nodeid, *self.existing])
+            changed = _changed_outcomes(before, beside)
+            if changed:
+                test, (was, now) = next(iter(sorted(changed.items())))
+                found[nodeid] = f"changes the outcome of your test {test.replace('::', '.')} ({was} → {now}) when run before it"
+        # Several tests together may pollute where none does alone: then all of them are suspect.
+        return found or {nodeid: "the new tests together change the outcome of your own tests" for nodeid in nodeids}
+
+
+def _union(maps: Iterable[Mapping[str, frozenset[T]]]) -> dict[str, frozenset[T]]:
+    merged: dict[str, frozenset[T]] = {}
+    for mapping in maps:
+        for key, values in mapping.items():
+            merged[key] = merged.get(key, frozenset()) | values
+    return merged
+
+
+def _changed_outcomes(before: CleanRun, after: CleanRun) -> dict[str, tuple[str, str]]:
+    """The user's tests whose outcome differs between two runs (a test that no longer ran counts)."""
+    return {test: (was, after.outcomes.get(test, "not run")) for test, was in before.outcomes.items()
+            if after.outcomes.get(test, "not run") != was}
 
 
 def _without(verdicts: list[TestVerdict], removed: list[TestVerdict]) -> list[TestVerdict]:
     gone = {(v.candidate_id, v.test_name) for v in removed}
     return [v for v in verdicts if (v.candidate_id, v.test_name) not in gone]
-
-
-def _state(outcome: TestOutcome | None) -> str:
-    if outcome is None:
-        return "did not run (its file did not import)"
-    return outcome.outcome + (f": {outcome.message.strip().splitlines()[-1]}" if outcome.message.strip() else "")
 
 
 def _repair_feedback(batch: list[Candidate], results: list[TestVerdict], gap: Gap) -> tuple[int | None, str]:

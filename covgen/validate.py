@@ -27,6 +27,10 @@ CANDIDATE_DIR = ".covgen_candidates"
 _CODE_LINE = re.compile(r"^\s*(def |async def |class |import |from \S+ import |assert )", re.MULTILINE)
 
 
+#: How a module that failed before its tests ran is judged.
+_MODULE_VERDICTS = {"error": Verdict.COMPILE_ERROR, "timeout": Verdict.TIMEOUT, "changed": Verdict.UNSAFE}
+
+
 @dataclass(frozen=True, slots=True)
 class _Runnable:
     candidate: Candidate
@@ -49,8 +53,8 @@ class Validator:
         self.gaps = gaps
         self.runs = max(1, runs)
         self.existing_tests = existing_tests or {}
-        self.directory = runner.workspace.path / CANDIDATE_DIR
-        self.directory.mkdir(exist_ok=True)
+        # Read-only inside the sandbox: a candidate cannot plant a conftest.py beside the others.
+        self.directory = runner.workspace.covgen_folder(CANDIDATE_DIR)
 
     async def validate(self, candidates: Sequence[Candidate]) -> list[TestVerdict]:
         verdicts: list[TestVerdict] = []
@@ -98,7 +102,8 @@ class Validator:
         survivors: dict[str, tuple[_Runnable, TestOutcome, TestVerdict]] = {}
         for item in runnable:
             if item.file in first.collect_errors:
-                verdicts.append(_module_verdict(item.candidate, Verdict.COMPILE_ERROR, _trim(first.collect_errors[item.file])))
+                failure = first.collect_errors[item.file]
+                verdicts.append(_module_verdict(item.candidate, _MODULE_VERDICTS[failure.kind], _trim(failure.message)))
                 continue
             tests = {n: o for n, o in first.outcomes.items() if n.startswith(item.file + "::")}
             if not tests:

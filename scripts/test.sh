@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The real Java toolchain the tests drive: javac 17, the JUnit Platform console launcher,
+# bubblewrap is the sandbox covgen runs candidates in. The real Java toolchain the tests drive:
+# javac 17, the JUnit Platform console launcher,
 # the JaCoCo 0.8.6 agent and report library, and lcov for an independent tracefile summary.
-apt_packages=(default-jdk-headless junit5 libjacoco-java lcov git)
+apt_packages=(default-jdk-headless junit5 libjacoco-java lcov git bubblewrap)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -18,6 +18,7 @@ import builtins
 import json
 import os
 import re
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any, Protocol
 
 from covgen.engines import Proposal, Target
 from covgen.errors import SandboxError
-from covgen.sandbox import SandboxPolicy, Workspace, run_sandboxed, scrubbed_env
+from covgen.sandbox import SandboxPolicy, Workspace
 
 __all__ = ["ExploreEngine", "Explorer", "PythonExplorer", "render_pytest"]
 
@@ -58,15 +59,9 @@ class PythonExplorer:
         request = {
             "mode": "explore", "module": target.module, "qualname": gap.qualname, "start": gap.start_line, "end": gap.end_line,
             "lines": list(gap.uncovered_lines), "arcs": [list(arc) for arc in gap.missing_arcs], "seconds": seconds,
-            "seed": self.seed, "source": source, "paths": _import_paths(workspace), "forbid": str(workspace.source_root),
+            "seed": self.seed, "source": source, "paths": _import_paths(workspace),
         }
         result = await self._probe(workspace, request, seconds + 30, hash_seed="0")
-        if "escape" in result:
-            name, path = result["escape"]
-            raise SandboxError(
-                f"{name} was imported from your tree ({path}) instead of the sandbox copy — an editable install or a "
-                "sys.path edit points there; exploring would run code that can change your files, so covgen stopped"
-            )
         cases = result.get("cases", [])
         if not cases:
             return None, str(result.get("note") or result.get("error") or "no input reached new lines")
@@ -82,21 +77,29 @@ class PythonExplorer:
         return render_pytest(target, stable), note
 
     async def _probe(self, workspace: Workspace, request: dict[str, Any], wall: float, hash_seed: str) -> dict[str, Any]:
-        state = workspace.state / "explore"
-        state.mkdir(exist_ok=True)
+        state = workspace.scratch("explore")
+        probe_copy = state / _PROBE.name
+        if not probe_copy.exists():  # the sandbox sees the workspace, not covgen's installation
+            shutil.copy(_PROBE, probe_copy)
         stamp = f"{os.getpid()}-{time.monotonic_ns()}"
         request_file, result_file = state / f"request-{stamp}.json", state / f"result-{stamp}.json"
         request_file.write_text(json.dumps(request), encoding="utf-8")
-        env = scrubbed_env(workspace.home, {"PYTHONHASHSEED": hash_seed})
-        process = await run_sandboxed(
-            [self.python, str(_PROBE), str(request_file), str(result_file)], cwd=workspace.path, env=env,
+        process = await workspace.run(
+            self.python, [str(probe_copy), str(request_file), str(result_file)], env={"PYTHONHASHSEED": hash_seed},
             policy=replace(self.policy, wall_seconds=wall),
         )
         try:
-            return dict(json.loads(result_file.read_text(encoding="utf-8")))
+            result = dict(json.loads(result_file.read_text(encoding="utf-8")))
         except (OSError, json.JSONDecodeError):
             tail = (process.stderr.strip().splitlines() or ["no output"])[-1]
             return {"cases": [], "outcomes": [], "error": f"the probe failed: {tail}" if not process.timed_out else "the probe timed out"}
+        escaped = [folder for folder in result.get("folders", ()) if workspace.in_users_tree(str(folder), self.python)]
+        if escaped:
+            raise SandboxError(
+                f"modules were imported from your tree ({escaped[0]}) instead of the sandbox copy — an editable install or a "
+                "sys.path edit points there; exploring would run code that can change your files, so covgen stopped"
+            )
+        return result
 
 
 class ExploreEngine:

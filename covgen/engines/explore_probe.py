@@ -875,15 +875,9 @@ def main() -> None:
         request = json.load(stream)
     sys.path[:0] = request.get("paths", [])
     result = explore(request) if request.get("mode", "explore") == "explore" else confirm(request)
-    forbidden = request.get("forbid")
-    if forbidden:
-        # Code imported from the user's tree (an editable install, a .pth) could change it.
-        prefix = os.path.realpath(forbidden) + os.sep
-        for name, module in list(sys.modules.items()):
-            path = getattr(module, "__file__", None)
-            if path and os.path.realpath(path).startswith(prefix):
-                result = {"cases": [], "outcomes": [], "escape": [name, os.path.realpath(path)]}
-                break
+    # Where every loaded module came from: covgen checks, outside, that none is the user's tree.
+    result["folders"] = sorted({os.path.dirname(os.path.realpath(path)) for module in list(sys.modules.values())
+                                if isinstance(path := getattr(module, "__file__", None), str)})
     with open(sys.argv[2], "w", encoding="utf-8") as stream:
         json.dump(result, stream)
 

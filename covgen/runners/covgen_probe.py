@@ -7,7 +7,14 @@ covgen installed: it uses only the standard library, pytest and (optionally) cov
   hangs the process can be named), then its outcome, message and the project files it changed
   (from inotify on Linux, so the cost per test does not grow with the tree; else a scan);
 * per-test coverage contexts (the node id) when running under ``coverage run`` and asked to;
-* a per-test time limit through SIGALRM, so one hanging test costs its limit, not the run.
+* a per-test time limit through SIGALRM, so one hanging test costs its limit, not the run;
+* ``collect_start``/``collect_done`` around each module's import, so covgen can name a module
+  that ends or hangs the interpreter while being imported, and the files its import changed;
+* ``collected`` (every test pytest will run, and where imported modules came from) and
+  ``finish`` (pytest's exit status): covgen checks that every collected test reported and that
+  the process ended as pytest said, from outside the process.
+
+Nothing here is told where the user's tree is: covgen checks the import locations itself.
 """
 
 from __future__ import annotations
@@ -26,9 +33,10 @@ _TIMEOUT = float(os.environ.get("COVGEN_PROBE_TIMEOUT", "0") or 0)
 _WATCH = os.environ.get("COVGEN_PROBE_WATCH")
 #: Per-test coverage contexts cost time in the tracer and the data file; only asked for when read.
 _CONTEXTS = os.environ.get("COVGEN_PROBE_CONTEXTS") == "1"
-_IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".covgen_state"}
-#: The user's own tree: nothing imported in the sandbox may come from there.
-_FORBIDDEN = os.environ.get("COVGEN_PROBE_FORBID")
+#: VCS data, caches pytest and the interpreter keep, and covgen's candidate folder (which covgen writes
+#: while other runs go on, and which is read-only inside the sandbox); every other file a test
+#: touches is reported.
+_IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".hypothesis", ".covgen_candidates", ".git", ".hg", ".svn"}
 _MESSAGE_CAP = 4000
 #: Opened before the first test: what changed since is the first test's doing. Nothing runs
 #: between two tests' protocols, so each later test owns the changes since the one before.
@@ -158,8 +166,8 @@ class _Inotify:
 
 
 def _watched_directory(name: str) -> bool:
-    # Hidden folders (.git, covgen's candidates) and caches are not the project's code or data.
-    return name not in _IGNORED_PARTS and not name.startswith(".")
+    # Hidden folders too: a conftest.py planted in covgen's candidate folder would steer later runs.
+    return name not in _IGNORED_PARTS
 
 
 def _watched_file(name: str) -> bool:
@@ -180,6 +188,24 @@ def _alarm(signum: int, frame: object) -> None:
     raise CovgenTimeout(f"covgen: test exceeded its {_TIMEOUT:g} s limit")
 
 
+def _changes() -> list[str]:
+    return _watcher.changed() if _watcher is not None else []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start watching before collection: what a module's import changes is that module's doing."""
+    global _watcher
+    if _watcher is None and _WATCH:
+        _watcher = _open_watcher(_WATCH)
+    _emit({"event": "session", "pid": os.getpid()})
+
+
+def pytest_collectstart(collector: pytest.Collector) -> None:
+    if isinstance(collector, pytest.Module):
+        _changes()  # what happened before this import is not this module's doing
+        _emit({"event": "collect_start", "nodeid": collector.nodeid})
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
     _emit({"event": "start", "nodeid": item.nodeid})
@@ -193,9 +219,6 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             pass
     if cov is not None:
         cov.switch_context(item.nodeid)
-    global _watcher
-    if _watcher is None and _WATCH:
-        _watcher = _open_watcher(_WATCH)
     if _TIMEOUT:
         signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, _TIMEOUT)
@@ -207,8 +230,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             signal.setitimer(signal.ITIMER_REAL, 0)
         if cov is not None:
             cov.switch_context("")
-        changed = _watcher.changed() if _watcher is not None else []
-        _emit({"event": "done", "nodeid": item.nodeid, "seconds": time.monotonic() - started, "changed": changed})
+        _emit({"event": "done", "nodeid": item.nodeid, "seconds": time.monotonic() - started, "changed": _changes()})
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -220,21 +242,25 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Stop before any test runs if the project was imported from the user's tree, not the copy.
+    """Say which tests will run, and from which folders every loaded module came.
 
-    An editable install, a .pth file or a conftest that edits sys.path can point imports back at
-    the real checkout, where a candidate could then change the user's files.
+    covgen compares the folders with the user's tree: an editable install, a .pth file or a
+    conftest that edits sys.path could point imports back at the real checkout.
     """
-    if not _FORBIDDEN:
-        return
-    forbidden = os.path.realpath(_FORBIDDEN) + os.sep
-    for name, module in list(sys.modules.items()):
+    folders = set()
+    for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
-        if path and os.path.realpath(path).startswith(forbidden):
-            _emit({"event": "escape", "nodeid": name, "message": os.path.realpath(path)})
-            pytest.exit(f"covgen: {name} was imported from the user's tree ({path}), not the sandbox copy", returncode=4)
+        if isinstance(path, str):
+            folders.add(os.path.dirname(os.path.realpath(path)))
+    _emit({"event": "collected", "nodeids": [item.nodeid for item in session.items], "folders": sorted(folders)})
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
     if report.failed:
         _emit({"event": "collect_error", "nodeid": report.nodeid, "message": str(report.longrepr)[-_MESSAGE_CAP:]})
+    if report.nodeid.endswith(".py"):
+        _emit({"event": "collect_done", "nodeid": report.nodeid, "changed": _changes()})
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _emit({"event": "finish", "exitstatus": int(exitstatus)})

@@ -12,17 +12,17 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from covgen.errors import SandboxError
-from covgen.sandbox import SandboxLayers, SandboxPolicy, Workspace, run_sandboxed, scrubbed_env
+from covgen.sandbox import ProcessResult, SandboxLayers, SandboxPolicy, Workspace
 
-__all__ = ["TestOutcome", "PytestRun", "PytestRunner"]
+__all__ = ["TestOutcome", "PytestRun", "PytestRunner", "ModuleFailure"]
 
-Outcome = Literal["passed", "failed", "error", "skipped", "timeout", "not_run"]
+Outcome = Literal["passed", "failed", "error", "skipped", "timeout", "crashed", "not_run"]
 _PROBE = Path(__file__).with_name("covgen_probe.py")
 _TIMEOUT_MARK = "covgen: test exceeded"
 
@@ -40,15 +40,42 @@ class TestOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class ModuleFailure:
+    """A test module that could not be collected, and how it failed."""
+
+    kind: Literal["error", "timeout", "changed"]
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class PytestRun:
     outcomes: dict[str, TestOutcome]
-    #: Test files that failed to import or collect, with pytest's message.
-    collect_errors: dict[str, str]
+    #: Test files that failed to import or collect (or hung, ended the interpreter, or changed
+    #: project files while being imported).
+    collect_errors: dict[str, ModuleFailure]
     seconds: float
     processes: int
     #: Everything the run covered per workspace-relative path, import time included.
     lines: dict[str, frozenset[int]] = field(default_factory=dict)
     arcs: dict[str, frozenset[tuple[int, int]]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Process:
+    """What one pytest process said about itself, read from the probe's results file."""
+
+    run: PytestRun
+    #: Tests that started and never finished: the process died or hung under them.
+    unfinished: list[str]
+    #: Every test that started.
+    started: list[str]
+    #: A module whose import started and never ended.
+    open_module: str | None
+    #: pytest ended its session as pytest does, with the exit status the process really had.
+    ended_normally: bool
+    returncode: int
+    timed_out: bool
+    tail: str
 
 
 class PytestRunner:
@@ -73,59 +100,86 @@ class PytestRunner:
         probe_dir = workspace.state / "probe"
         probe_dir.mkdir(exist_ok=True)
         shutil.copy(_PROBE, probe_dir / "covgen_probe.py")
-        paths = [str(probe_dir)] + [
-            str(workspace.path / root) for root in import_roots if (workspace.path / root).is_dir()
-        ]
-        self._pythonpath = ":".join(dict.fromkeys(paths))
+        self.import_paths = [str(workspace.path / root) for root in import_roots if (workspace.path / root).is_dir()]
+        self._pythonpath = ":".join(dict.fromkeys([str(probe_dir), *self.import_paths]))
+
+    async def run_process(self, argv: Sequence[str], *, env: dict[str, str] | None = None, wall_seconds: float | None = None,
+                          stalled: Callable[[], bool] | None = None) -> ProcessResult:
+        """Run the project's interpreter with `argv` in this workspace's sandbox."""
+        policy = self.policy if wall_seconds is None else replace(self.policy, wall_seconds=wall_seconds)
+        return await self.workspace.run(self.python, argv, env=env, policy=policy, layers=self.layers, stalled=stalled)
 
     async def check_interpreter(self) -> None:
         """Fail early, with the fix, when the project's interpreter cannot run validation."""
-        result = await run_sandboxed(
-            [self.python, "-c", "import pytest, coverage"], cwd=self.workspace.path,
-            env=scrubbed_env(self.workspace.home), policy=self.policy, layers=self.layers,
-        )
+        result = await self.run_process(["-c", "import pytest, coverage"])
         if result.returncode != 0:
             raise SandboxError(
-                f"{self.python} cannot import pytest and coverage; install them in the project's environment "
-                "or pass --python PATH to an interpreter that has them"
+                f"{self.python} cannot import pytest and coverage in the sandbox ({_tail(result.stderr)}); install them "
+                "in the project's environment or pass --python PATH to an interpreter that has them"
             )
 
     async def run(self, tests: Sequence[str], *, coverage_of: Sequence[str] = (), per_test: bool = True) -> PytestRun:
         """Run `tests` (workspace-relative files or node ids) in order; measure `coverage_of` files.
 
         Coverage is the whole run's, and with `per_test` also each test's own (its outcome's).
+        A test module that ends, hangs or wrecks the process costs only itself: it gets its own
+        failure and the rest run again without it.
         """
-        outcomes: dict[str, TestOutcome] = {}
-        collect_errors: dict[str, str] = {}
-        seconds = 0.0
-        processes = 0
-        deselect: list[str] = []
-        totals: tuple[dict[str, frozenset[int]], dict[str, frozenset[tuple[int, int]]]] = ({}, {})
-        # A test that hangs the whole process (blocking in C, ignoring SIGALRM) is named by the
-        # probe's "start" line, marked TIMEOUT, and the same batch runs again without it and
-        # without what already ran.
-        while processes < 5:
-            processes += 1
-            run, started = await self._run_once(tests, coverage_of, deselect, per_test)
-            seconds += run.seconds
-            for path, lines in run.lines.items():
-                totals[0][path] = totals[0].get(path, frozenset()) | lines
-            for path, arcs in run.arcs.items():
-                totals[1][path] = totals[1].get(path, frozenset()) | arcs
-            outcomes.update(run.outcomes)
-            collect_errors.update(run.collect_errors)
-            hung = [nodeid for nodeid in started if run.outcomes[nodeid].outcome == "not_run"]
-            if not hung:
-                break
-            for nodeid in hung:
-                outcomes[nodeid] = TestOutcome(nodeid, "timeout", f"{_TIMEOUT_MARK} (the process had to be killed)")
-            deselect.extend(started)
-        return PytestRun(outcomes=outcomes, collect_errors=collect_errors, seconds=seconds, processes=processes,
-                         lines=totals[0], arcs=totals[1])
+        merged = _Merged()
+        await self._run_all(list(tests), coverage_of, per_test, merged, top=True)
+        return merged.result()
 
-    async def _run_once(
-        self, tests: Sequence[str], coverage_of: Sequence[str], deselect: Sequence[str], per_test: bool
-    ) -> tuple[PytestRun, list[str]]:
+    async def _run_all(self, tests: list[str], coverage_of: Sequence[str], per_test: bool, merged: _Merged, *, top: bool,
+                       deselect: Sequence[str] = ()) -> None:
+        deselect = list(deselect)
+        for _ in range(_MAX_PROCESSES):
+            process = await self._run_once(tests, coverage_of, deselect, per_test)
+            merged.add(process.run)
+            if process.ended_normally:
+                return
+            if process.unfinished:
+                # A test that hung or ended the process (blocking in C, ignoring SIGALRM, os._exit):
+                # named by the probe's "start" line; the rest runs again without what already ran.
+                for nodeid in process.unfinished:
+                    merged.outcomes[nodeid] = TestOutcome(nodeid, "timeout", f"{_TIMEOUT_MARK} (the process had to be killed)") \
+                        if process.timed_out else TestOutcome(nodeid, "crashed", f"the test process ended while this test ran "
+                                                                                 f"(exit code {process.returncode}): {process.tail}")
+                deselect.extend(process.started)
+                continue
+            if process.open_module is not None and process.open_module in tests:
+                module = process.open_module
+                merged.collect_errors[module] = ModuleFailure(
+                    "timeout", f"hung while being imported (killed after {self.test_timeout + _COLLECT_GRACE:g} s)"
+                ) if process.timed_out else ModuleFailure(
+                    "error", f"ended the test process while being imported (exit code {process.returncode}): {process.tail}")
+                tests = [test for test in tests if test != module]
+                if not tests:
+                    return
+                continue
+            break
+        else:
+            return
+        # Nothing names the culprit: halve the batch until one module alone fails.
+        if top and not await self._pytest_works():
+            raise SandboxError(f"pytest could not run in the sandbox (exit {process.returncode}): {process.tail}")
+        if len(tests) == 1:
+            merged.collect_errors[tests[0]] = ModuleFailure(
+                "timeout" if process.timed_out else "error",
+                f"the test process did not end normally with this module (exit code {process.returncode}): {process.tail}")
+            return
+        half = len(tests) // 2
+        for part in (tests[:half], tests[half:]):
+            await self._run_all(part, coverage_of, per_test, merged, top=False, deselect=deselect)
+
+    async def _pytest_works(self) -> bool:
+        """Whether pytest itself runs here at all, with no candidate in the way."""
+        empty = self.workspace.state / "empty"
+        empty.mkdir(exist_ok=True)
+        result = await self.run_process(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", str(empty)],
+                                        env={"PYTHONPATH": self._pythonpath})
+        return result.returncode in (0, 5)
+
+    async def _run_once(self, tests: Sequence[str], coverage_of: Sequence[str], deselect: Sequence[str], per_test: bool) -> _Process:
         self._runs += 1
         state = self.workspace.state
         results = state / f"results-{self._runs}.jsonl"
@@ -139,96 +193,167 @@ class PytestRunner:
             rcfile = state / f"coveragerc-{self._runs}"
             include = "\n    ".join(str(self.workspace.path / path) for path in coverage_of)
             rcfile.write_text(f"[run]\nbranch = True\ndata_file = {data_file}\ninclude =\n    {include}\n")
-            argv = [self.python, "-m", "coverage", "run", f"--rcfile={rcfile}", *pytest_args]
+            argv = ["-m", "coverage", "run", f"--rcfile={rcfile}", *pytest_args]
         else:
-            argv = [self.python, *pytest_args]
-        env = scrubbed_env(
-            self.workspace.home,
-            {
-                "PYTHONPATH": self._pythonpath,
-                "COVGEN_PROBE_OUT": str(results),
-                "COVGEN_PROBE_TIMEOUT": str(self.test_timeout),
-                "COVGEN_PROBE_WATCH": str(self.workspace.path),
-                "COVGEN_PROBE_FORBID": str(self.workspace.source_root),
-                "COVGEN_PROBE_CONTEXTS": "1" if coverage_of and per_test else "0",
-            },
+            argv = pytest_args
+        env = {
+            "PYTHONPATH": self._pythonpath,
+            "COVGEN_PROBE_OUT": str(results),
+            "COVGEN_PROBE_TIMEOUT": str(self.test_timeout),
+            "COVGEN_PROBE_WATCH": str(self.workspace.path),
+            "COVGEN_PROBE_CONTEXTS": "1" if coverage_of and per_test else "0",
+        }
+        progress = _Progress(results, test_stall=self.test_timeout + 5, import_stall=self.test_timeout + _COLLECT_GRACE)
+        process = await self.run_process(
+            argv, env=env, wall_seconds=min(self.policy.wall_seconds, 60 + self.test_timeout * max(len(tests), 1) * 2),
+            stalled=progress.stalled,
         )
-        budget = replace(self.policy, wall_seconds=min(self.policy.wall_seconds, 60 + self.test_timeout * max(len(tests), 1) * 2))
-        progress = _Progress(results, stall_seconds=self.test_timeout + 5)
-        process = await run_sandboxed(
-            argv, cwd=self.workspace.path, env=env, policy=budget, layers=self.layers, stalled=progress.stalled
-        )
-        started, outcomes, collect_errors = _read_results(results)
-        escape = _escape(results)
-        if escape is not None:
+        record = _read_results(results)
+        escaped = [folder for folder in record.folders if self.workspace.in_users_tree(folder, self.python)]
+        if escaped:
             raise SandboxError(
-                f"{escape[0]} was imported from your tree ({escape[1]}) instead of the sandbox copy — an editable "
+                f"modules were imported from your tree ({escaped[0]}) instead of the sandbox copy — an editable "
                 "install or a sys.path edit points there; candidates would reach your files, so covgen stopped"
             )
-        if not started and not collect_errors and process.returncode not in (0, 1, 5):
-            raise SandboxError(f"pytest could not run in the sandbox (exit {process.returncode}): {_tail(process.stderr or process.stdout)}")
         lines: dict[str, frozenset[int]] = {}
         arcs: dict[str, frozenset[tuple[int, int]]] = {}
         if coverage_of and data_file.exists():
-            lines, arcs = _attach_coverage(outcomes, data_file, self.workspace.path, per_test=per_test)
-        return PytestRun(outcomes, collect_errors, process.seconds, 1, lines, arcs), started
+            try:
+                lines, arcs = _attach_coverage(record.outcomes, data_file, self.workspace.path, per_test=per_test)
+            except Exception:  # noqa: BLE001 - a data file cut short by a kill is no coverage, not a crash
+                lines, arcs = {}, {}
+        unfinished = [nodeid for nodeid in record.started if record.outcomes[nodeid].outcome == "not_run"]
+        # Every collected test must have reported, and pytest's own exit status must be the
+        # process's: a test that ends the process early (os._exit, a signal) cannot pass for done.
+        ended_normally = (not process.timed_out and record.exitstatus is not None and record.exitstatus == process.returncode
+                          and process.returncode in (0, 1, 5) and not unfinished
+                          and all(nodeid in record.outcomes for nodeid in record.collected))
+        return _Process(
+            PytestRun(record.outcomes, record.collect_errors, process.seconds, 1, lines, arcs), unfinished, record.started,
+            record.open_module, ended_normally, process.returncode, process.timed_out, _tail(process.stderr or process.stdout),
+        )
+
+
+#: Processes one run may take: a hung test or a module that ends the interpreter costs one each.
+_MAX_PROCESSES = 8
+#: Extra seconds a module's import may take beyond a test's limit (projects import heavy libraries).
+_COLLECT_GRACE = 30.0
+
+
+class _Merged:
+    """The results of one or more processes that together ran a batch."""
+
+    def __init__(self) -> None:
+        self.outcomes: dict[str, TestOutcome] = {}
+        self.collect_errors: dict[str, ModuleFailure] = {}
+        self.seconds = 0.0
+        self.processes = 0
+        self.lines: dict[str, frozenset[int]] = {}
+        self.arcs: dict[str, frozenset[tuple[int, int]]] = {}
+
+    def add(self, run: PytestRun) -> None:
+        self.processes += 1
+        self.seconds += run.seconds
+        for path, lines in run.lines.items():
+            self.lines[path] = self.lines.get(path, frozenset()) | lines
+        for path, arcs in run.arcs.items():
+            self.arcs[path] = self.arcs.get(path, frozenset()) | arcs
+        self.outcomes.update((nodeid, outcome) for nodeid, outcome in run.outcomes.items() if outcome.outcome != "not_run"
+                             or nodeid not in self.outcomes)
+        self.collect_errors.update(run.collect_errors)
+
+    def result(self) -> PytestRun:
+        return PytestRun(self.outcomes, self.collect_errors, self.seconds, self.processes, self.lines, self.arcs)
 
 
 class _Progress:
-    """Tell a hung pytest process from a slow one: the probe writes a line per test event."""
+    """Tell a hung pytest process from a slow one: the probe writes a line per event.
 
-    def __init__(self, results: Path, stall_seconds: float) -> None:
+    A test may go quiet for its own limit (plus a margin); a module's import, which may load
+    heavy libraries, for longer.
+    """
+
+    def __init__(self, results: Path, *, test_stall: float, import_stall: float) -> None:
         self.results = results
-        self.stall_seconds = stall_seconds
-        self.size = -1
+        self.test_stall = test_stall
+        self.import_stall = import_stall
+        self.offset = 0
+        self.last_event = ""
         self.changed_at = time.monotonic()
 
     def stalled(self) -> bool:
-        size = self.results.stat().st_size if self.results.exists() else 0
         now = time.monotonic()
-        if size != self.size:
-            self.size, self.changed_at = size, now
-        # Before the first test starts, collection (imports) may legitimately take a while.
-        return size > 0 and now - self.changed_at > self.stall_seconds
+        try:
+            with self.results.open("rb") as stream:
+                stream.seek(self.offset)
+                fresh = stream.read()
+        except OSError:
+            fresh = b""
+        if fresh:
+            self.offset += len(fresh)
+            self.changed_at = now
+            lines = [line for line in fresh.splitlines() if line.strip()]
+            if lines:
+                try:
+                    self.last_event = str(json.loads(lines[-1]).get("event", ""))
+                except (ValueError, AttributeError):
+                    self.last_event = ""
+        if self.last_event == "start":
+            return now - self.changed_at > self.test_stall
+        if self.last_event == "collect_start":
+            return now - self.changed_at > self.import_stall
+        return False
 
 
-def _escape(path: Path) -> tuple[str, str] | None:
-    if not path.exists():
-        return None
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if '"escape"' in line:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            return str(record.get("nodeid")), str(record.get("message"))
-    return None
+@dataclass(slots=True)
+class _Record:
+    started: list[str] = field(default_factory=list)
+    outcomes: dict[str, TestOutcome] = field(default_factory=dict)
+    collect_errors: dict[str, ModuleFailure] = field(default_factory=dict)
+    collected: list[str] = field(default_factory=list)
+    folders: list[str] = field(default_factory=list)
+    open_module: str | None = None
+    exitstatus: int | None = None
 
 
-def _read_results(path: Path) -> tuple[list[str], dict[str, TestOutcome], dict[str, str]]:
-    started: list[str] = []
+def _read_results(path: Path) -> _Record:
+    record = _Record()
     finished: set[str] = set()
     reports: dict[str, list[dict[str, str]]] = {}
     changed: dict[str, tuple[str, ...]] = {}
-    collect_errors: dict[str, str] = {}
     if path.exists():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by a kill
-            event, nodeid = record.get("event"), record.get("nodeid", "")
-            if event == "start":
-                started.append(nodeid)
-            elif event == "done":
-                finished.add(nodeid)
-                changed[nodeid] = tuple(record.get("changed", ()))
-            elif event == "report":
-                reports.setdefault(nodeid, []).append(record)
-            elif event == "collect_error":
-                collect_errors[nodeid] = record.get("message", "")
-    outcomes = {}
-    for nodeid in started:
+        with path.open(encoding="utf-8", errors="replace") as stream:
+            for line in stream:
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a kill
+                if not isinstance(entry, dict):
+                    continue
+                event, nodeid = entry.get("event"), str(entry.get("nodeid", ""))
+                if event == "start":
+                    record.started.append(nodeid)
+                elif event == "done":
+                    finished.add(nodeid)
+                    changed[nodeid] = tuple(map(str, entry.get("changed", ())))
+                elif event == "report":
+                    reports.setdefault(nodeid, []).append(entry)
+                elif event == "collect_start":
+                    record.open_module = nodeid
+                elif event == "collect_done":
+                    record.open_module = None
+                    if entry.get("changed"):
+                        record.collect_errors[nodeid] = ModuleFailure(
+                            "changed", "changed project files while being imported: " + ", ".join(map(str, entry["changed"])))
+                elif event == "collect_error" and nodeid not in record.collect_errors:
+                    record.collect_errors[nodeid] = ModuleFailure("error", str(entry.get("message", "")))
+                elif event == "collected":
+                    record.collected = [str(n) for n in entry.get("nodeids", ())]
+                    record.folders = [str(f) for f in entry.get("folders", ())]
+                elif event == "finish":
+                    status = entry.get("exitstatus")
+                    record.exitstatus = status if isinstance(status, int) else None
+    for nodeid in record.started:
         entries = reports.get(nodeid, [])
         message = next((e["message"] for e in entries if e["outcome"] != "passed" and e["message"]), "")
         outcome: Outcome
@@ -246,8 +371,8 @@ def _read_results(path: Path) -> tuple[list[str], dict[str, TestOutcome], dict[s
             outcome = "passed"
         else:
             outcome = "not_run"
-        outcomes[nodeid] = TestOutcome(nodeid, outcome, message, changed.get(nodeid, ()))
-    return started, outcomes, collect_errors
+        record.outcomes[nodeid] = TestOutcome(nodeid, outcome, message, changed.get(nodeid, ()))
+    return record
 
 
 def _attach_coverage(

@@ -1,0 +1,158 @@
+"""The clean run: the files about to be written, run by plain pytest and coverage.py in a fresh sandbox.
+
+The funnel's verdicts come from a pytest process that ran candidates with covgen's probe plugin
+beside them; whatever a candidate did in that process, this run does not share. It starts
+from a fresh copy of the user's tree, loads no covgen code at all, reads outcomes from pytest's
+own JUnit XML and per-test coverage from coverage.py's own ``test_function`` contexts, and checks
+from outside that the process ended the way pytest said. A verdict stands only if this run
+agrees with it; the file written is the one this run ran, byte for byte.
+
+A second pair of runs checks the user's own tests: the existing tests of the targeted modules
+must have the same outcomes with the new files as without them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from lxml import etree
+
+from covgen.sandbox import SandboxLayers, SandboxPolicy, Workspace
+
+__all__ = ["CleanRun", "clean_run", "digest", "junit_key"]
+
+
+@dataclass(frozen=True, slots=True)
+class CleanRun:
+    """What plain pytest and coverage.py said about a set of test files."""
+
+    #: JUnit ``classname::name`` → ``passed``, ``failed``, ``error`` or ``skipped``.
+    outcomes: dict[str, str]
+    #: Node id → covered lines and arcs per workspace-relative path (coverage.py contexts).
+    lines: dict[str, dict[str, frozenset[int]]] = field(default_factory=dict)
+    arcs: dict[str, dict[str, frozenset[tuple[int, int]]]] = field(default_factory=dict)
+    #: Everything the run covered per path, import time included.
+    total_lines: dict[str, frozenset[int]] = field(default_factory=dict)
+    total_arcs: dict[str, frozenset[tuple[int, int]]] = field(default_factory=dict)
+    #: Why the run as a whole cannot be trusted (it did not end as pytest ends), or "".
+    problem: str = ""
+
+    def outcome(self, nodeid: str) -> str | None:
+        return self.outcomes.get(junit_key(nodeid))
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+async def clean_run(
+    root: Path,
+    files: Mapping[str, str],
+    args: Sequence[str],
+    *,
+    python: str,
+    policy: SandboxPolicy,
+    layers: SandboxLayers | None,
+    test_timeout: float,
+    coverage_of: Sequence[str] = (),
+    measured_tests: Sequence[str] = (),
+) -> CleanRun:
+    """Copy `root` afresh, add `files` (relative path → text), and run pytest on `args` there.
+
+    With `coverage_of`, measure those files with branch coverage and give each of
+    `measured_tests` (node ids) its own covered lines and arcs.
+    """
+    with Workspace(root) as workspace:
+        for relative, text in files.items():
+            destination = workspace.path / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_text(text, encoding="utf-8")
+        scratch = workspace.scratch("clean")
+        junit = scratch / "junit.xml"
+        pytest_args = ["-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-q", "--color=no",
+                       f"--junitxml={junit}", "--rootdir", str(workspace.path), *args]
+        data_file = scratch / "coverage"
+        if coverage_of:
+            rcfile = workspace.state / "clean.coveragerc"
+            include = "\n    ".join(str(workspace.path / path) for path in coverage_of)
+            rcfile.write_text(f"[run]\nbranch = True\ndynamic_context = test_function\ndata_file = {data_file}\n"
+                              f"include =\n    {include}\n")
+            argv = ["-m", "coverage", "run", f"--rcfile={rcfile}", *pytest_args]
+        else:
+            argv = pytest_args
+        roots = [str(workspace.path / r) for r in (".", "src") if (workspace.path / r).is_dir()]
+        wall = min(policy.wall_seconds, 120 + test_timeout * max(len(measured_tests), len(args), 1) * 4)
+        process = await workspace.run(python, argv, env={"PYTHONPATH": ":".join(roots)}, layers=layers,
+                                      policy=replace(policy, wall_seconds=wall))
+        outcomes, problem = _read_junit(junit)
+        failed = any(outcome in ("failed", "error") for outcome in outcomes.values())
+        if process.timed_out:
+            problem = f"the run timed out after {wall:g} s"
+        elif not problem and process.returncode != (1 if failed else 0):
+            # The exit status comes from outside the process: a test that ends it early, or
+            # a report that disagrees with how pytest really ended, voids the whole run.
+            problem = f"pytest exited {process.returncode} where its own report says {1 if failed else 0}"
+        if problem:
+            return CleanRun(outcomes, problem=f"{problem} ({_tail(process.stderr or process.stdout)})")
+        if not coverage_of or not data_file.exists():
+            return CleanRun(outcomes)
+        return _with_coverage(outcomes, data_file, workspace.path, measured_tests)
+
+
+def _read_junit(path: Path) -> tuple[dict[str, str], str]:
+    if not path.exists():
+        return {}, "pytest wrote no report (the process ended before its session did)"
+    try:
+        tree = etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
+    except etree.XMLSyntaxError as err:
+        return {}, f"pytest's report cannot be read: {err}"
+    outcomes: dict[str, str] = {}
+    for case in tree.iter("testcase"):
+        classname, name = case.get("classname", ""), case.get("name", "")
+        kinds = {child.tag for child in case}
+        outcome = ("failed" if "failure" in kinds else "error" if "error" in kinds
+                   else "skipped" if "skipped" in kinds else "passed")
+        key = f"{classname}::{name}"
+        # A test that fails in teardown has two entries: the worse one counts.
+        if outcomes.get(key) in (None, "passed"):
+            outcomes[key] = outcome
+    return outcomes, ""
+
+
+def junit_key(nodeid: str) -> str:
+    """The ``classname::name`` pytest's JUnit XML gives the test with node id `nodeid`."""
+    path, *parts = nodeid.split("::")
+    names = [path.removesuffix(".py").replace("/", "."), *parts]
+    return ".".join(names[:-1]) + "::" + names[-1]
+
+
+def _context(nodeid: str) -> str:
+    """The coverage.py ``test_function`` context of `nodeid`: module stem and qualified name."""
+    path, *parts = nodeid.split("::")
+    return ".".join([Path(path).stem, *parts]).split("[", 1)[0]
+
+
+def _with_coverage(outcomes: dict[str, str], data_file: Path, root: Path, tests: Sequence[str]) -> CleanRun:
+    from coverage import CoverageData
+
+    data = CoverageData(basename=str(data_file))
+    data.read()
+    resolved = root.resolve()
+    files = {measured: Path(measured).resolve().relative_to(resolved).as_posix() for measured in data.measured_files()}
+    total_lines = {relative: frozenset(data.lines(measured) or ()) for measured, relative in files.items()}
+    total_arcs = {relative: frozenset(data.arcs(measured) or ()) for measured, relative in files.items()}
+    lines: dict[str, dict[str, frozenset[int]]] = {}
+    arcs: dict[str, dict[str, frozenset[tuple[int, int]]]] = {}
+    for test in tests:
+        data.set_query_context(_context(test))
+        lines[test] = {relative: frozenset(data.lines(measured) or ()) for measured, relative in files.items()}
+        arcs[test] = {relative: frozenset(data.arcs(measured) or ()) for measured, relative in files.items()}
+    return CleanRun(outcomes, lines, arcs, total_lines, total_arcs)
+
+
+def _tail(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no output"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -220,10 +221,34 @@ def _parse_outputs(outputs: str | None) -> list[tuple[str, Path]]:
     return parsed
 
 
+class _Stopped(BaseException):
+    """A stop signal (a CI cancel): a BaseException, like KeyboardInterrupt, so that cleanup runs
+    (sandboxes killed, workspaces removed) and no ``except Exception`` swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum: int, frame: object) -> None:
+    # A second signal while cleaning up must not cut the cleanup short.
+    for handled in _STOP_SIGNALS:
+        signal.signal(handled, signal.SIG_IGN)
+    raise _Stopped(signum)
+
+
+#: SIGTERM (a CI cancel) and SIGHUP (a closed terminal) stop covgen the way Ctrl-C does.
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every failure covgen foresees becomes one line on stderr and an exit code."""
+    previous = {signum: signal.signal(signum, _stop) for signum in _STOP_SIGNALS}
     try:
         cli.main(args=argv, prog_name="covgen", standalone_mode=False)
+    except _Stopped as stop:
+        click.echo(f"covgen: stopped by {signal.Signals(stop.signum).name}; sandboxes killed, nothing half-written", err=True)
+        return 128 + stop.signum
     except CovgenError as err:
         click.echo(f"covgen: error: {err}", err=True)
         return err.exit_code
@@ -240,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         click.echo(f"covgen: internal error: {type(err).__name__}: {err} (set COVGEN_DEBUG=1 for the traceback)", err=True)
         return EXIT_USAGE
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return EXIT_OK
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
@@ -27,7 +28,7 @@ from covgen.model import Candidate, CodeUnit, CoverageReport, Gap, TestVerdict, 
 from covgen.project import ProjectFacts
 from covgen.prompts.context import build_context
 from covgen.runners.pytest_runner import PytestRunner
-from covgen.confirm import CleanRun, clean_run
+from covgen.confirm import CleanRun, clean_run, digest
 from covgen.sandbox import SandboxLayers, SandboxPolicy, Workspace, probe
 from covgen.validate import Validator, select
 from covgen.writer import AcceptedTest, module_name, owned_by_covgen, render_files, test_path_for, write_files
@@ -300,7 +301,7 @@ async def run_pipeline(
                 generation.verdicts, generation.candidates, original, options, f"engine: {description}", user_tests, layers
             )
             if contents and options.write:
-                written = write_files(options.root, contents)
+                written = _write_confirmed(options.root, contents)
             seconds["confirm+write"] = time.monotonic() - writing_started
     finally:
         for engine in engines:
@@ -308,6 +309,22 @@ async def run_pipeline(
     seconds["total"] = time.monotonic() - started
     return _summarise(report, targets, description, engine_reason, layers.describe(), verdicts, confirmed, written,
                       generation.usage, seconds, warnings, len(generation.candidates))
+
+
+def _write_confirmed(root: Path, contents: dict[str, str]) -> list[str]:
+    """Write the files the clean run proved, all or none, and check they hold exactly those bytes."""
+    expected = {relative: digest(text) for relative, text in contents.items()}
+    # A stop signal waits until every file is in place: each is written atomically, and the set whole.
+    stops = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    try:
+        written = write_files(root, contents)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+    for relative, sha in expected.items():
+        if digest((root / relative).read_text(encoding="utf-8")) != sha:
+            raise CovgenError(f"{relative} changed while covgen wrote it; it is not the file covgen proved", slug="changed")
+    return written
 
 
 def _refuse_foreign_files(targets: list[Target], options: RunOptions) -> None:

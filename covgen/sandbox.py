@@ -334,6 +334,11 @@ async def run_sandboxed(
         done, pending = await asyncio.wait(readers, timeout=1.0)
         for reader in pending:
             reader.cancel()
+        # Close the pipes now, not when the object is collected: on a stop signal the loop may
+        # be closed by then. asyncio's Process has no public close; its transport does.
+        transport = getattr(process, "_transport", None)
+        if transport is not None:
+            transport.close()
     stdout, stderr = (reader.result() if reader in done and not reader.cancelled() else b"" for reader in readers)
     return ProcessResult(
         returncode=process.returncode if process.returncode is not None else -9,

@@ -14,6 +14,7 @@ must have the same outcomes with the new files as without them.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -84,13 +85,18 @@ async def clean_run(
         else:
             argv = pytest_args
         roots = [str(workspace.path / r) for r in (".", "src") if (workspace.path / r).is_dir()]
+        before = _snapshot(workspace.path)
         wall = min(policy.wall_seconds, 120 + test_timeout * max(len(measured_tests), len(args), 1) * 4)
         process = await workspace.run(python, argv, env={"PYTHONPATH": ":".join(roots)}, layers=layers,
                                       policy=replace(policy, wall_seconds=wall))
         outcomes, problem = _read_junit(junit)
         failed = any(outcome in ("failed", "error") for outcome in outcomes.values())
+        changed = sorted(path for path, stamp in _snapshot(workspace.path).items() ^ before.items())
         if process.timed_out:
             problem = f"the run timed out after {wall:g} s"
+        elif changed:
+            # Seen from outside the process: no in-process trick hides an edit from this.
+            problem = "changed project files: " + ", ".join(dict.fromkeys(changed[:5]))
         elif not problem and process.returncode != (1 if failed else 0):
             # The exit status comes from outside the process: a test that ends it early, or
             # a report that disagrees with how pytest really ended, voids the whole run.
@@ -100,6 +106,25 @@ async def clean_run(
         if not coverage_of or not data_file.exists():
             return CleanRun(outcomes)
         return _with_coverage(outcomes, data_file, workspace.path, measured_tests)
+
+
+#: What pytest and Python leave behind on their own; every other change is the tests' doing.
+_CACHES = frozenset({"__pycache__", ".pytest_cache", ".hypothesis"})
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int, int]]:
+    """(size, mtime, mode) of every file and folder under `root`, caches aside."""
+    found: dict[str, tuple[int, int, int]] = {}
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = [d for d in subdirs if d not in _CACHES]
+        for name in (*subdirs, *files):
+            path = os.path.join(directory, name)
+            try:
+                info = os.lstat(path)
+            except OSError:
+                continue
+            found[os.path.relpath(path, root)] = (info.st_size, info.st_mtime_ns, info.st_mode)
+    return found
 
 
 def _read_junit(path: Path) -> tuple[dict[str, str], str]:

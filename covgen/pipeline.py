@@ -31,13 +31,15 @@ from covgen.runners.pytest_runner import PytestRunner
 from covgen.confirm import CleanRun, clean_run, digest
 from covgen.sandbox import SandboxLayers, SandboxPolicy, Workspace, probe
 from covgen.validate import Validator, select
-from covgen.writer import AcceptedTest, module_name, owned_by_covgen, render_files, test_path_for, write_files
+from covgen.writer import AcceptedTest, covgen_files, module_name, owned_by_covgen, render_files, test_path_for, write_files
 
 __all__ = ["RunOptions", "RunSummary", "GapOutcome", "Rejection", "run_pipeline", "build_targets"]
 
 T = TypeVar("T")
 #: Called as gaps finish: (done, total, message).
 Progress = Callable[[int, int, str], None]
+#: Root-relative path → the lines and arcs some run covered in it.
+Covered = dict[str, tuple[frozenset[int], frozenset[tuple[int, int]]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +273,8 @@ async def run_pipeline(
                 test_timeout=options.test_timeout, layers=layers,
             )
             await runner.check_interpreter()
+            earlier, targets, more = await _credit_earlier_tests(targets, runner, options, facts, with_context=engines[0].name != "explore")
+            warnings.extend(more)
             gap_by_id = {t.gap.id: t.gap for t in targets}
             existing = {t.gap.path: facts.tests_of(t.module) for t in targets}
             validator = Validator(runner, gap_by_id, runs=options.runs, existing_tests=existing)
@@ -297,17 +301,17 @@ async def run_pipeline(
             writing_started = time.monotonic()
             original = {t.gap.id: t.gap for t in targets}
             user_tests = sorted({test for t in targets for test in existing.get(t.gap.path, ())})
-            contents, verdicts, confirmed = await _confirm(
+            confirmed = await _confirm(
                 generation.verdicts, generation.candidates, original, options, f"engine: {description}", user_tests, layers
             )
-            if contents and options.write:
-                written = _write_confirmed(options.root, contents)
+            if confirmed.contents and options.write:
+                written = _write_confirmed(options.root, confirmed.contents)
             seconds["confirm+write"] = time.monotonic() - writing_started
     finally:
         for engine in engines:
             await engine.aclose()
     seconds["total"] = time.monotonic() - started
-    return _summarise(report, targets, description, engine_reason, layers.describe(), verdicts, confirmed, written,
+    return _summarise(report, targets, description, engine_reason, layers.describe(), confirmed, earlier, written,
                       generation.usage, seconds, warnings, len(generation.candidates))
 
 
@@ -340,22 +344,86 @@ def _remaining(
     """The gaps narrowed to the lines and arcs no passing test reached yet."""
     narrowed = []
     for target in targets:
-        gap = target.gap
-        reached = [v for v in verdicts if v.gap_id == gap.id and v.verdict is Verdict.ACCEPTED]
-        lines = tuple(line for line in gap.uncovered_lines if not any(line in v.gained_lines for v in reached))
-        arcs = tuple(arc for arc in gap.missing_arcs if not any(arc in v.gained_arcs for v in reached))
-        if lines or arcs:
-            branch_lines = {arc[0] for arc in arcs}
-            narrowed.append(replace(
-                gap, uncovered_lines=lines, missing_arcs=arcs,
-                missed_branches=tuple(b for b in gap.missed_branches if b.line in branch_lines or not gap.missing_arcs),
-            ))
+        reached = [v for v in verdicts if v.gap_id == target.gap.id and v.verdict is Verdict.ACCEPTED]
+        gap = _narrow(target.gap, {line for v in reached for line in v.gained_lines}, {arc for v in reached for arc in v.gained_arcs})
+        if gap is not None:
+            narrowed.append(gap)
     return build_targets(narrowed, root, facts, with_context=with_context)
+
+
+def _narrow(gap: Gap, lines: set[int] | frozenset[int], arcs: set[tuple[int, int]] | frozenset[tuple[int, int]]) -> Gap | None:
+    """`gap` without the given covered lines and arcs; None when nothing of it is left."""
+    left_lines = tuple(line for line in gap.uncovered_lines if line not in lines)
+    left_arcs = tuple(arc for arc in gap.missing_arcs if arc not in arcs)
+    if not left_lines and not left_arcs:
+        return None
+    if (left_lines, left_arcs) == (gap.uncovered_lines, gap.missing_arcs):
+        return gap
+    branch_lines = {arc[0] for arc in left_arcs}
+    return replace(
+        gap, uncovered_lines=left_lines, missing_arcs=left_arcs,
+        missed_branches=tuple(b for b in gap.missed_branches if b.line in branch_lines or not gap.missing_arcs),
+    )
+
+
+async def _credit_earlier_tests(
+    targets: list[Target], runner: PytestRunner, options: RunOptions, facts: ProjectFacts, *, with_context: bool
+) -> tuple[Covered, list[Target], list[str]]:
+    """Count what covgen's files from earlier runs cover as covered, and narrow the gaps to the rest.
+
+    A report made before those files existed (a CI job re-run on the same report) lists their
+    lines as uncovered: targeting them again would write the same tests twice and claim their
+    gain twice. Only tests that pass now are counted. Returns the credited lines and arcs, the
+    narrowed targets, and warnings that say what happened.
+    """
+    files = covgen_files(options.root, options.test_dir)
+    if not files or not targets:
+        return {}, targets, []
+    run = await runner.run(files, coverage_of=sorted({t.gap.path for t in targets}))
+    failing = sorted(nodeid for nodeid, outcome in run.outcomes.items() if outcome.outcome != "passed")
+    warnings = [f"{path}: covgen's earlier tests here do not import, so nothing they cover is counted" for path in sorted(run.collect_errors)]
+    if failing:
+        warnings.append(f"{len(failing)} of covgen's earlier tests fail now ({', '.join(failing[:3])}{' …' if len(failing) > 3 else ''}); "
+                        "what they cover is not counted")
+    earlier: Covered = {}
+    if not failing and not run.collect_errors:
+        # The whole run counts, import time included, as in the confirming run.
+        earlier = {p: (run.lines.get(p, frozenset()), run.arcs.get(p, frozenset())) for p in run.lines.keys() | run.arcs.keys()}
+    else:
+        for outcome in run.outcomes.values():
+            for path in outcome.lines.keys() | outcome.arcs.keys() if outcome.outcome == "passed" else ():
+                lines, arcs = earlier.get(path, (frozenset(), frozenset()))
+                earlier[path] = (lines | outcome.lines.get(path, frozenset()), arcs | outcome.arcs.get(path, frozenset()))
+    narrowed = []
+    touched = 0
+    for target in targets:
+        lines, arcs = earlier.get(target.gap.path, (frozenset(), frozenset()))
+        gap = _narrow(target.gap, lines, arcs)
+        touched += gap is not target.gap
+        if gap is not None:
+            narrowed.append(gap)
+    if not touched:
+        return earlier, targets, warnings
+    closed = len(targets) - len(narrowed)
+    warnings.append(f"the report predates covgen's tests in {', '.join(files)}: what they cover counts as covered before this run "
+                    f"({closed} gap(s) they close are not targeted again, {touched - closed} narrowed to what is left)")
+    rebuilt, more = build_targets(narrowed, options.root, facts, with_context=with_context)
+    return earlier, rebuilt, warnings + more
+
+
+@dataclass(frozen=True, slots=True)
+class _Confirmed:
+    """What confirming found: the files to write, every verdict (final), what the run covered."""
+
+    contents: dict[str, str]
+    verdicts: list[TestVerdict]
+    covered: Covered
+    #: Tests written: one test accepted for several gaps counts once.
+    tests_added: int
 
 
 #: Rounds of select → clean run; each drops what the clean run refuted.
 _CONFIRM_ROUNDS = 3
-Coverage = dict[str, tuple[frozenset[int], frozenset[tuple[int, int]]]]
 
 
 async def _confirm(
@@ -366,26 +434,28 @@ async def _confirm(
     provenance: str,
     existing: Sequence[str],
     layers: SandboxLayers,
-) -> tuple[dict[str, str], list[TestVerdict], Coverage]:
+) -> _Confirmed:
     """Select, then prove the files as they will be written in a clean run (:mod:`covgen.confirm`).
 
     A chosen test that fails there is FLAKY; one whose coverage does not reproduce keeps only
     what did (NO_GAIN when nothing did); one that changes the outcome of the user's own tests is
     POLLUTING. Selection then runs again without them, so a test they had made REDUNDANT can
-    take their place. Returns the files' contents, every verdict (final), and the lines and arcs
-    the clean run covered.
+    take their place. A chosen test its covgen file already holds becomes REDUNDANT and is not
+    written again.
     """
     clean = _CleanRuns(options, layers, sorted({g.path for g in gaps.values()}), existing)
     verdicts = list(verdicts)
     for _ in range(_CONFIRM_ROUNDS):
         selected = select(verdicts)
+        tests = [AcceptedTest(v, candidates[v.candidate_id], gaps[v.gap_id]) for v in selected if v.verdict is Verdict.ACCEPTED]
+        rendered = render_files(tests, options.root, test_dir=options.test_dir, provenance=provenance)
+        selected = rendered.mark_already_written(selected)
         chosen = [v for v in selected if v.verdict is Verdict.ACCEPTED]
         if not chosen:
-            return {}, selected, {}
-        tests = [AcceptedTest(v, candidates[v.candidate_id], gaps[v.gap_id]) for v in chosen]
-        contents, names = render_files(tests, options.root, test_dir=options.test_dir, provenance=provenance)
-        nodeids = {_key(v): names[(v.candidate_id, v.test_name)] for v in chosen}
-        run, polluting = await clean.check(contents, list(nodeids.values()))
+            return _Confirmed({}, selected, {}, 0)
+        contents = rendered.contents
+        nodeids = {_key(v): rendered.node_ids[_key(v)] for v in chosen}
+        run, polluting = await clean.check(contents, sorted(set(nodeids.values())))
         refuted: dict[tuple[str, str], TestVerdict] = {}
         for verdict in chosen:
             nodeid = nodeids[_key(verdict)]
@@ -400,12 +470,12 @@ async def _confirm(
                 refuted[_key(verdict)] = confirmed
         if not refuted:
             measured = set(run.total_lines) | set(run.total_arcs)
-            coverage = {p: (run.total_lines.get(p, frozenset()), run.total_arcs.get(p, frozenset())) for p in measured}
-            return contents, selected, coverage
+            covered = {p: (run.total_lines.get(p, frozenset()), run.total_arcs.get(p, frozenset())) for p in measured}
+            return _Confirmed(contents, selected, covered, rendered.tests_added)
         verdicts = [refuted.get(_key(v), v) for v in verdicts]
     unconfirmed = [replace(v, verdict=Verdict.FLAKY, message="not confirmed: the written files kept failing in clean runs")
                    for v in select(verdicts) if v.verdict is Verdict.ACCEPTED]
-    return {}, _without(select(verdicts), unconfirmed) + unconfirmed, {}
+    return _Confirmed({}, _without(select(verdicts), unconfirmed) + unconfirmed, {}, 0)
 
 
 def _key(verdict: TestVerdict) -> tuple[str, str]:
@@ -544,26 +614,29 @@ def _summarise(
     description: str,
     engine_reason: str,
     sandbox: str,
-    verdicts: list[TestVerdict],
-    confirmed: dict[str, tuple[frozenset[int], frozenset[tuple[int, int]]]],
+    confirmed: _Confirmed,
+    earlier: Covered,
     written: list[str],
     usage: dict[str, float],
     seconds: dict[str, float],
     warnings: list[str],
     candidate_count: int,
 ) -> RunSummary:
-    accepted = [v for v in verdicts if v.verdict is Verdict.ACCEPTED]
+    verdicts = confirmed.verdicts
     covered_lines = sum(len(f.covered_lines) for f in report.files)
     measured = covered_lines + sum(len(f.uncovered_lines) for f in report.files)
     covered_branches = sum(b.covered for f in report.files for b in f.branches)
     total_branches = sum(b.total for f in report.files for b in f.branches)
-    new_lines = 0
-    new_arcs = 0
-    if accepted:
-        for file in report.files:
-            lines, arcs = confirmed.get(file.path, (frozenset(), frozenset()))
-            new_lines += len(lines.intersection(file.uncovered_lines))
-            new_arcs += len(arcs.intersection(file.missing_arcs))
+    # What covgen's files from earlier runs cover is covered before this run, whatever a report
+    # older than them says; after is the report plus those files plus this run's confirmed files.
+    old_lines = old_arcs = new_lines = new_arcs = 0
+    for file in report.files:
+        lines_then, arcs_then = earlier.get(file.path, (frozenset(), frozenset()))
+        lines, arcs = confirmed.covered.get(file.path, (frozenset(), frozenset()))
+        old_lines += len(lines_then.intersection(file.uncovered_lines))
+        old_arcs += len(arcs_then.intersection(file.missing_arcs))
+        new_lines += len((lines | lines_then).intersection(file.uncovered_lines))
+        new_arcs += len((arcs | arcs_then).intersection(file.missing_arcs))
     counts: dict[str, int] = {verdict.value: 0 for verdict in Verdict}
     for verdict in verdicts:
         counts[verdict.verdict.value] += 1
@@ -584,9 +657,9 @@ def _summarise(
         ))
     return RunSummary(
         engine=description, engine_reason=engine_reason, sandbox=sandbox, gaps_targeted=len(targets),
-        candidates=candidate_count, verdicts=counts, accepted=len(accepted), files_written=tuple(written),
-        lines_before=(covered_lines, measured), lines_after=(covered_lines + new_lines, measured),
-        branches_before=(covered_branches, total_branches), branches_after=(covered_branches + new_arcs, total_branches),
+        candidates=candidate_count, verdicts=counts, accepted=confirmed.tests_added, files_written=tuple(written),
+        lines_before=(covered_lines + old_lines, measured), lines_after=(covered_lines + new_lines, measured),
+        branches_before=(covered_branches + old_arcs, total_branches), branches_after=(covered_branches + new_arcs, total_branches),
         prompt_tokens=int(usage["prompt"]), completion_tokens=int(usage["completion"]), cached_tokens=int(usage["cached"]),
         seconds={k: round(v, 2) for k, v in seconds.items()}, gaps=tuple(outcomes), warnings=tuple(warnings),
     )

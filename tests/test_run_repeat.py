@@ -1,0 +1,167 @@
+"""`covgen run` when one test closes several gaps, and when a run is repeated on the same report.
+
+Real CLI, real pytest and coverage.py; the model is the scripted local server. What a user
+relies on: the summary counts the tests the files really hold, and a second run on a report
+made before covgen's first run (a CI job re-run) writes nothing twice and claims no gain twice.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.vllm_stub import StubServer, StubState
+from test_run_llm import fence, run_covgen, tree_digest
+
+TEXTKIT = '''\
+def humanize(name: str) -> str:
+    words = name.replace("_", " ").split()
+    if not words:
+        return ""
+    return " ".join(words).capitalize()
+
+
+def titleize(name: str) -> str:
+    return " ".join(word.capitalize() for word in humanize(name).split())
+
+
+def slug(text: str) -> str:
+    cleaned = "".join(c if c.isalnum() else "-" for c in text.lower())
+    return "-".join(part for part in cleaned.split("-") if part)
+'''
+# titleize calls humanize: this one test reaches both gaps, and is the answer for both.
+TITLE = fence("""
+    from textkit import titleize
+
+    def test_titleize_capitalizes_every_word():
+        assert titleize("hello_world") == "Hello World"
+""")
+SLUG = fence("""
+    from textkit import slug
+
+    def test_slug_joins_words_with_dashes():
+        assert slug("Hello, World!") == "hello-world"
+""")
+EMPTY = fence("""
+    from textkit import humanize
+
+    def test_humanize_of_underscores_is_empty():
+        assert humanize("__") == ""
+""")
+TEXTKIT_FILE = "tests/covgen/test_textkit_covgen.py"
+
+
+@pytest.fixture
+def textkit(tmp_path: Path) -> dict[str, Path]:
+    """A module its own tests only import, and a coverage.py report made before covgen ran."""
+    root = tmp_path / "textkit"
+    (root / "tests").mkdir(parents=True)
+    (root / "textkit.py").write_text(TEXTKIT)
+    (root / "tests" / "test_textkit.py").write_text("import textkit\n\n\ndef test_imports():\n    assert textkit\n")
+    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
+    data = tmp_path / ".coverage-textkit"
+    subprocess.run([sys.executable, "-m", "coverage", "run", "--branch", "--data-file", str(data), "--source", ".", "-m", "pytest", "-q",
+                    "-p", "no:cacheprovider"], cwd=root, check=True, capture_output=True)
+    report = tmp_path / "textkit.json"
+    subprocess.run([sys.executable, "-m", "coverage", "json", "--data-file", str(data), "-o", str(report)], cwd=root, check=True, capture_output=True)
+    return {"root": root, "report": report}
+
+
+def written_tests(path: Path) -> list[str]:
+    """The test functions a written file really holds (parsed, not grepped)."""
+    tree = ast.parse(path.read_text())
+    return [node.name for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("test")]
+
+
+def run_llm(textkit: dict[str, Path], tmp_path: Path, script: dict[str, list[list[str]]], name: str,
+            candidates: str = "1") -> tuple[dict[str, Any], StubState, subprocess.CompletedProcess[str]]:
+    state = StubState(script=script)
+    summary_path = tmp_path / f"{name}.json"
+    with StubServer(state) as server:
+        result = run_covgen(textkit["root"], "--report", str(textkit["report"]), "--engine", "llm", "--model-url", server.url,
+                            "--candidates", candidates, "--output", f"json:{summary_path}")
+    assert result.returncode == 0, result.stderr
+    return json.loads(summary_path.read_text()), state, result
+
+
+def by_gap(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {g["id"].split("::")[1]: g for g in summary["gaps"]}
+
+
+def test_one_test_accepted_for_two_gaps_is_written_and_counted_once(textkit, tmp_path: Path) -> None:
+    summary, _, result = run_llm(textkit, tmp_path, {"humanize": [[TITLE]], "titleize": [[TITLE]], "slug": [[SLUG]]}, "once")
+    gaps = by_gap(summary)
+    # The test is accepted for both gaps it closes, and written once.
+    assert gaps["humanize"]["accepted_tests"] == gaps["titleize"]["accepted_tests"] == ["test_titleize_capitalizes_every_word"]
+    assert summary["verdicts"]["ACCEPTED"] == 3
+    assert summary["files_written"] == [TEXTKIT_FILE]
+    written = written_tests(textkit["root"] / TEXTKIT_FILE)
+    assert sorted(written) == ["test_slug_joins_words_with_dashes", "test_titleize_capitalizes_every_word"]
+    assert summary["accepted_tests"] == len(written) == 2
+    assert f"tests accepted: 2 in {TEXTKIT_FILE}" in result.stdout
+    check = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=textkit["root"], capture_output=True, text=True)
+    assert check.returncode == 0 and "3 passed" in check.stdout, check.stdout + check.stderr
+
+
+def test_a_run_repeated_on_the_same_report_adds_nothing_twice(textkit, tmp_path: Path) -> None:
+    first, _, _ = run_llm(textkit, tmp_path, {"humanize": [[TITLE]], "titleize": [[TITLE]], "slug": [[SLUG]]}, "first")
+    path = textkit["root"] / TEXTKIT_FILE
+    after_first = written_tests(path)
+    assert first["accepted_tests"] == len(after_first) == 2
+
+    # Same report, which knows nothing of covgen's file. The model would answer as before, and
+    # for humanize also with a test of the one line the first run left (the empty name).
+    second, state, result = run_llm(textkit, tmp_path, {"humanize": [[TITLE, EMPTY]], "titleize": [[TITLE]], "slug": [[SLUG]]},
+                                    "second", candidates="2")
+    # The gaps covgen's file closed are not asked about again; humanize only for what is left.
+    prompts = [r["messages"][1]["content"] for r in state.requests]
+    assert [p.split("## Code under test: ")[1].split(" (")[0] for p in prompts] == ["humanize"]
+    assert any("the report predates covgen's tests in tests/covgen/test_textkit_covgen.py" in w for w in second["warnings"])
+    assert "the report predates covgen's tests" in result.stdout + result.stderr
+    gaps = by_gap(second)
+    assert list(gaps) == ["humanize"]
+    assert gaps["humanize"]["accepted_tests"] == ["test_humanize_of_underscores_is_empty"]
+    # The old test again gains nothing over what covgen's file covers.
+    assert [(r["test"], r["verdict"]) for r in gaps["humanize"]["rejected"]] == [("test_titleize_capitalizes_every_word", "NO_GAIN")]
+    after_second = written_tests(path)
+    assert after_second == [*after_first, "test_humanize_of_underscores_is_empty"]
+    assert second["accepted_tests"] == len(after_second) - len(after_first) == 1
+    # Coverage starts where the first run ended: the first run's gain is not claimed again.
+    assert second["coverage"]["lines"]["before"] == first["coverage"]["lines"]["after"]
+    assert second["coverage"]["branches"]["before"] == first["coverage"]["branches"]["after"]
+    assert second["coverage"]["lines"]["after"]["covered"] == second["coverage"]["lines"]["after"]["total"]
+
+    # A third run finds nothing left: it asks nothing, writes nothing, and changes no byte.
+    before = tree_digest(textkit["root"])
+    third, state, _ = run_llm(textkit, tmp_path, {"humanize": [[TITLE, EMPTY]], "titleize": [[TITLE]], "slug": [[SLUG]]}, "third")
+    assert state.requests == []
+    assert third["accepted_tests"] == 0 and third["files_written"] == [] and third["gaps_targeted"] == 0
+    assert third["coverage"]["lines"]["before"] == third["coverage"]["lines"]["after"] == second["coverage"]["lines"]["after"]
+    assert {k: v for k, v in tree_digest(textkit["root"]).items() if not k.startswith(".covgen/")} == {
+        k: v for k, v in before.items() if not k.startswith(".covgen/")
+    }
+    check = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=textkit["root"], capture_output=True, text=True)
+    assert check.returncode == 0 and "4 passed" in check.stdout, check.stdout + check.stderr
+
+
+def test_the_model_free_run_repeated_on_the_same_report_changes_nothing(textkit, tmp_path: Path) -> None:
+    """The README's main command run twice (a CI re-run): the second run ends well and adds nothing."""
+    args = ["--report", str(textkit["report"]), "--engine", "explore", "--explore-seconds", "1"]
+    first = run_covgen(textkit["root"], *args, "--output", f"json:{tmp_path / 'first.json'}")
+    assert first.returncode == 0, first.stderr
+    before = tree_digest(textkit["root"])
+    summary = json.loads((tmp_path / "first.json").read_text())
+    assert summary["accepted_tests"] == len(written_tests(textkit["root"] / TEXTKIT_FILE)) > 0
+
+    again = run_covgen(textkit["root"], *args, "--output", f"json:{tmp_path / 'again.json'}")
+    assert again.returncode == 0, again.stderr
+    repeated = json.loads((tmp_path / "again.json").read_text())
+    assert repeated["accepted_tests"] == 0 and repeated["files_written"] == []
+    assert repeated["coverage"]["lines"]["before"] == summary["coverage"]["lines"]["after"]
+    assert tree_digest(textkit["root"]) == before

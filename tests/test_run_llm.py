@@ -218,7 +218,7 @@ def test_llm_run_keeps_exactly_the_proven_tests(project, tmp_path: Path) -> None
     # Every test not kept is listed with why, for the user reading the summary.
     label_rejected = by_gap["Item.label"]["rejected"]
     assert [(r["test"], r["verdict"]) for r in label_rejected] == [("test_label", "FLAKY")]
-    assert "in the written file" in label_rejected[0]["message"]
+    assert "in a clean run of the written file" in label_rejected[0]["message"]
     (wrong,) = by_gap["parse_duration"]["rejected"]
     assert re.fullmatch(
         r"AssertionError: assert datetime\.timedelta\(days=3\) == datetime\.timedelta\(days=4\) "

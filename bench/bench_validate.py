@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 from covgen import find_gaps, read_report  # noqa: E402
 from covgen.model import Candidate, Verdict  # noqa: E402
 from covgen.runners.pytest_runner import PytestRunner  # noqa: E402
-from covgen.sandbox import Workspace, probe  # noqa: E402
+from covgen.sandbox import SandboxLayers, Workspace, probe  # noqa: E402
 from covgen.validate import Validator  # noqa: E402
 
 TEMPLATES = [
@@ -67,10 +67,10 @@ def make_candidates(count: int, gaps: dict[str, str]) -> list[Candidate]:
     return candidates
 
 
-def covgen_side(project: Path, candidates: list[Candidate], gaps: dict) -> tuple[float, set[str]]:
+def covgen_side(project: Path, candidates: list[Candidate], gaps: dict, layers: SandboxLayers) -> tuple[float, set[str]]:
     async def run() -> list:
         with Workspace(project) as workspace:
-            runner = PytestRunner(workspace, test_timeout=10)
+            runner = PytestRunner(workspace, test_timeout=10, layers=layers)
             validator = Validator(runner, gaps, runs=3, existing_tests={g.path: ["tests/test_items.py", "tests/test_parsing.py"] for g in gaps.values()})
             return await validator.validate(candidates)
 
@@ -115,11 +115,16 @@ def main() -> None:
     gaps = {g.qualname: g for g in find_gaps(report, project).gaps}
     by_id = {g.id: g for g in gaps.values()}
     candidates = make_candidates(args.candidates, {q: g.id for q, g in gaps.items()})
-    print(f"{len(candidates)} candidates, sandbox: {probe().describe()}, {os.cpu_count()} cores")
-    ours, accepted = covgen_side(project, candidates, by_id)
+    layers = probe()
+    print(f"{len(candidates)} candidates, sandbox: {layers.describe()}, {os.cpu_count()} cores")
+    ours, accepted = covgen_side(project, candidates, by_id, layers)
+    # The same funnel without bubblewrap (the layers covgen had before): what isolation costs.
+    lighter = SandboxLayers(False, False, layers.network_isolated, layers.resource_limits, False, "off for comparison")
+    unisolated, _ = covgen_side(project, candidates, by_id, lighter)
     serial, serial_ok = peer_side(project, candidates, by_id, workers=1)
     parallel, parallel_ok = peer_side(project, candidates, by_id, workers=os.cpu_count() or 2)
     print(f"covgen funnel (1 batch, 3 runs, per-test coverage): {ours:7.2f} s, {len(accepted)} pass with a gain")
+    print(f"the same funnel without bubblewrap (unshare -rn only): {unisolated:7.2f} s  → isolation costs {ours / unisolated:5.2f}×")
     print(f"one pytest --count=3 process per candidate, serial:  {serial:7.2f} s  → covgen is {serial / ours:5.1f}× faster")
     print(f"one pytest --count=3 process per candidate, {os.cpu_count()} workers: {parallel:7.2f} s  → covgen is {parallel / ours:5.1f}× faster")
     # covgen's "pass with a gain" is before REDUNDANT selection; the peer side has no selection.

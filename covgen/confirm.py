@@ -42,7 +42,8 @@ class CleanRun:
     problem: str = ""
 
     def outcome(self, nodeid: str) -> str | None:
-        return self.outcomes.get(junit_key(nodeid))
+        """How the test ended; None when it did not run or the run as a whole cannot be trusted."""
+        return None if self.problem else self.outcomes.get(junit_key(nodeid))
 
 
 def digest(text: str) -> str:
@@ -91,7 +92,7 @@ async def clean_run(
                                       policy=replace(policy, wall_seconds=wall))
         outcomes, problem = _read_junit(junit)
         failed = any(outcome in ("failed", "error") for outcome in outcomes.values())
-        changed = sorted(path for path, stamp in _snapshot(workspace.path).items() ^ before.items())
+        changed = _changes(before, _snapshot(workspace.path))
         if process.timed_out:
             problem = f"the run timed out after {wall:g} s"
         elif changed:
@@ -103,8 +104,10 @@ async def clean_run(
             problem = f"pytest exited {process.returncode} where its own report says {1 if failed else 0}"
         if problem:
             return CleanRun(outcomes, problem=f"{problem} ({_tail(process.stderr or process.stdout)})")
-        if not coverage_of or not data_file.exists():
+        if not coverage_of:
             return CleanRun(outcomes)
+        if not data_file.exists():
+            return CleanRun(outcomes, problem=f"coverage.py wrote no data ({_tail(process.stderr or process.stdout)})")
         return _with_coverage(outcomes, data_file, workspace.path, measured_tests)
 
 
@@ -125,6 +128,17 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int, int]]:
                 continue
             found[os.path.relpath(path, root)] = (info.st_size, info.st_mtime_ns, info.st_mode)
     return found
+
+
+def _changes(before: dict[str, tuple[int, int, int]], after: dict[str, tuple[int, int, int]]) -> list[str]:
+    """Entries created, changed or removed — except new hidden folders (.benchmarks) that pytest
+    plugins make for their own state, and what is in them."""
+    new_hidden = [path for path in after.keys() - before.keys()
+                  if os.path.basename(path).startswith(".") and after[path][2] & 0o170000 == 0o040000]
+    return sorted(
+        path for path in after.keys() | before.keys() if after.get(path) != before.get(path)
+        and not any(path == hidden or path.startswith(hidden + os.sep) for hidden in new_hidden)
+    )
 
 
 def _read_junit(path: Path) -> tuple[dict[str, str], str]:

@@ -91,7 +91,7 @@ class SandboxLayers:
     def describe(self) -> str:
         if self.filesystem_isolated:
             layers = ["bubblewrap (filesystem: only the workspace writable, your tree and $HOME invisible; "
-                      "PID, IPC and network namespaces)", "throwaway copy", "scrubbed env"]
+                      "PID and IPC namespaces)", "network off", "throwaway copy", "scrubbed env"]
         else:
             layers = [f"filesystem NOT isolated ({self.bwrap_problem})", "throwaway copy", "process group", "scrubbed env",
                       "network off" if self.network_isolated else "network ON (user namespaces unavailable)"]

@@ -118,13 +118,13 @@ def main() -> None:
     layers = probe()
     print(f"{len(candidates)} candidates, sandbox: {layers.describe()}, {os.cpu_count()} cores")
     ours, accepted = covgen_side(project, candidates, by_id, layers)
-    # The same funnel without bubblewrap (the layers covgen had before): what isolation costs.
-    lighter = SandboxLayers(False, False, layers.network_isolated, layers.resource_limits, False, "off for comparison")
+    # The same funnel with no namespaces at all (process group and rlimits only): what isolation costs.
+    lighter = SandboxLayers(False, False, False, layers.resource_limits, False, "off for comparison")
     unisolated, _ = covgen_side(project, candidates, by_id, lighter)
     serial, serial_ok = peer_side(project, candidates, by_id, workers=1)
     parallel, parallel_ok = peer_side(project, candidates, by_id, workers=os.cpu_count() or 2)
     print(f"covgen funnel (1 batch, 3 runs, per-test coverage): {ours:7.2f} s, {len(accepted)} pass with a gain")
-    print(f"the same funnel without bubblewrap (unshare -rn only): {unisolated:7.2f} s  → isolation costs {ours / unisolated:5.2f}×")
+    print(f"the same funnel without namespaces (no bwrap, no unshare): {unisolated:7.2f} s  → isolation costs {ours / unisolated:5.2f}×")
     print(f"one pytest --count=3 process per candidate, serial:  {serial:7.2f} s  → covgen is {serial / ours:5.1f}× faster")
     print(f"one pytest --count=3 process per candidate, {os.cpu_count()} workers: {parallel:7.2f} s  → covgen is {parallel / ours:5.1f}× faster")
     # covgen's "pass with a gain" is before REDUNDANT selection; the peer side has no selection.

@@ -28,6 +28,7 @@ from covgen.project import ProjectFacts
 from covgen.prompts.context import build_context
 from covgen.runners.pytest_runner import PytestRunner, TestOutcome
 from covgen.sandbox import SandboxPolicy, Workspace, probe
+from covgen.screen import Screen, ScreenMode, project_modules
 from covgen.validate import Validator, select
 from covgen.writer import AcceptedTest, module_name, owned_by_covgen, render_files, test_path_for, write_files
 
@@ -51,6 +52,8 @@ class RunOptions:
     max_batch: int = 128
     sandbox: str = "auto"
     write: bool = True
+    #: strict (the allowlist) or permissive (the old denylist); see covgen.screen.
+    screen: ScreenMode = "strict"
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +273,8 @@ async def run_pipeline(
             await runner.check_interpreter()
             gap_by_id = {t.gap.id: t.gap for t in targets}
             existing = {t.gap.path: facts.tests_of(t.module) for t in targets}
-            validator = Validator(runner, gap_by_id, runs=options.runs, existing_tests=existing)
+            screen = Screen(options.screen, project_modules(workspace.path, (t.module for t in targets)))
+            validator = Validator(runner, gap_by_id, runs=options.runs, existing_tests=existing, screen=screen)
             # One validation wave per core: pytest processes are CPU-bound, the model is not.
             batcher = _Batcher(validator, options.batch_window, options.max_batch, workers=max(1, os.cpu_count() or 1))
             generation = _Generation(batcher, options, deadline, progress)
@@ -294,7 +298,7 @@ async def run_pipeline(
             writing_started = time.monotonic()
             original = {t.gap.id: t.gap for t in targets}
             contents, verdicts, confirmed = await _confirm(
-                generation.verdicts, generation.candidates, original, workspace, runner, options, f"engine: {description}"
+                generation.verdicts, generation.candidates, original, workspace, runner, options, f"engine: {description}", screen
             )
             if contents and options.write:
                 written = write_files(options.root, contents)
@@ -341,12 +345,14 @@ async def _confirm(
     runner: PytestRunner,
     options: RunOptions,
     provenance: str,
+    screen: Screen,
 ) -> tuple[dict[str, str], list[TestVerdict], dict[str, tuple[frozenset[int], frozenset[tuple[int, int]]]]]:
     """Select, then run the files as they will be written, together, with coverage.
 
     A chosen test that fails there becomes FLAKY and selection runs again without it, so a
     test it had made REDUNDANT can take its place. Returns the files' contents, every verdict
-    (final), and the lines and arcs the confirming run covered.
+    (final), and the lines and arcs the confirming run covered. A file is screened again as
+    written: tests from different answers meet there (one's helper, another's call).
     """
     failed: list[TestVerdict] = []
     for _ in range(3):
@@ -356,6 +362,11 @@ async def _confirm(
             return {}, selected + failed, {}
         tests = [AcceptedTest(v, candidates[v.candidate_id], gaps[v.gap_id]) for v in chosen]
         contents, names = render_files(tests, options.root, test_dir=options.test_dir, provenance=provenance)
+        refused = {path: reason for path, text in contents.items() if (reason := screen.reason(text)) is not None}
+        if refused:
+            failed += [replace(v, verdict=Verdict.UNSAFE, message=f"refused in the written file beside the other accepted tests: {refused[path]}")
+                       for v in chosen if (path := test_path_for(gaps[v.gap_id].path, options.test_dir)) in refused]
+            continue
         for relative, text in contents.items():
             destination = workspace.path / relative
             destination.parent.mkdir(parents=True, exist_ok=True)
@@ -390,7 +401,10 @@ def _state(outcome: TestOutcome | None) -> str:
 
 def _repair_feedback(batch: list[Candidate], results: list[TestVerdict], gap: Gap) -> tuple[int | None, str]:
     """Pick the most promising rejected answer and say precisely what went wrong with it."""
-    order = {Verdict.NO_GAIN: 0, Verdict.FAILED: 1, Verdict.COMPILE_ERROR: 2, Verdict.SYNTAX_ERROR: 3, Verdict.TIMEOUT: 4, Verdict.FLAKY: 5}
+    # UNSAFE last: the screen's message names the rule, which the model can follow, but an answer
+    # that ran and failed is closer to a passing test.
+    order = {Verdict.NO_GAIN: 0, Verdict.FAILED: 1, Verdict.COMPILE_ERROR: 2, Verdict.SYNTAX_ERROR: 3, Verdict.TIMEOUT: 4,
+             Verdict.FLAKY: 5, Verdict.UNSAFE: 6}
     repairable = [v for v in results if v.verdict in order]
     if not repairable:
         return None, ""

@@ -123,6 +123,8 @@ def gaps(
 @click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), help="Replay answers recorded with --record.")
 @click.option("--test-dir", help="Where generated tests go (default tests/covgen).")
 @click.option("--sandbox", type=click.Choice(["auto", "strict"]), help="strict: refuse to run without network isolation.")
+@click.option("--screen", type=click.Choice(["strict", "permissive"]),
+              help="strict (default): candidates may reach only covgen's allowlist; permissive: the older denylist.")
 def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: str | None, dry_run: bool,
         outputs: str | None, record: Path | None, replay: Path | None, python_path: str | None, **flags: object) -> None:
     """Generate tests for uncovered methods and keep only the ones proven to pass and add coverage."""
@@ -180,12 +182,12 @@ async def _run(root: Path, report: CoverageReport, gaps: list[Gap], settings: Se
         candidates=settings.candidates, temperature=settings.temperature, seed=settings.seed,
         max_tokens=settings.max_tokens, structured=settings.structured, wait_for_model=settings.wait_for_model,
         record=record, replay=replay, audit_log=(root / settings.audit_log) if settings.audit_log else None,
-        explore_seconds=settings.explore_seconds, python=python, root=root.resolve(),
+        explore_seconds=settings.explore_seconds, python=python, root=root.resolve(), screen=settings.screen,
     )
     options = RunOptions(
         root=root.resolve(), test_dir=settings.test_dir, python=python, runs=settings.runs,
         max_attempts=settings.max_attempts, test_timeout=settings.test_timeout, budget_seconds=settings.budget_seconds,
-        concurrency=settings.concurrency, sandbox=settings.sandbox,
+        concurrency=settings.concurrency, sandbox=settings.sandbox, screen=settings.screen,
     )
     from covgen.output.progress import ProgressReporter
 

@@ -52,6 +52,9 @@ class Settings(BaseModel):
     test_dir: str = "tests/covgen"
     python: str | None = None
     sandbox: Literal["auto", "strict"] = "auto"
+    #: strict: candidates may reach only the allowlist (README "What a generated test may do");
+    #: permissive: covgen's older denylist.
+    screen: Literal["strict", "permissive"] = "strict"
     #: Append-only JSONL of model requests and answers (redacted), relative to the root.
     audit_log: str | None = ".covgen/requests.jsonl"
 

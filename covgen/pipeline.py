@@ -30,6 +30,7 @@ from covgen.prompts.context import build_context
 from covgen.runners.pytest_runner import PytestRunner
 from covgen.confirm import CleanRun, clean_run, digest
 from covgen.sandbox import SandboxLayers, SandboxPolicy, Workspace, probe
+from covgen.screen import Screen, ScreenMode, project_modules
 from covgen.validate import Validator, select
 from covgen.writer import AcceptedTest, covgen_files, module_name, owned_by_covgen, render_files, test_path_for, write_files
 
@@ -56,6 +57,8 @@ class RunOptions:
     max_batch: int = 128
     sandbox: str = "auto"
     write: bool = True
+    #: strict (the allowlist) or permissive (the old denylist); see covgen.screen.
+    screen: ScreenMode = "strict"
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +280,8 @@ async def run_pipeline(
             warnings.extend(more)
             gap_by_id = {t.gap.id: t.gap for t in targets}
             existing = {t.gap.path: facts.tests_of(t.module) for t in targets}
-            validator = Validator(runner, gap_by_id, runs=options.runs, existing_tests=existing)
+            screen = Screen(options.screen, project_modules(workspace.path, (t.module for t in targets)))
+            validator = Validator(runner, gap_by_id, runs=options.runs, existing_tests=existing, screen=screen)
             # One validation wave per core: pytest processes are CPU-bound, the model is not.
             batcher = _Batcher(validator, options.batch_window, options.max_batch, workers=max(1, os.cpu_count() or 1))
             generation = _Generation(batcher, options, deadline, progress)
@@ -302,7 +306,7 @@ async def run_pipeline(
             original = {t.gap.id: t.gap for t in targets}
             user_tests = sorted({test for t in targets for test in existing.get(t.gap.path, ())})
             confirmed = await _confirm(
-                generation.verdicts, generation.candidates, original, options, f"engine: {description}", user_tests, layers
+                generation.verdicts, generation.candidates, original, options, f"engine: {description}", user_tests, layers, screen
             )
             if confirmed.contents and options.write:
                 written = _write_confirmed(options.root, confirmed.contents)
@@ -434,6 +438,7 @@ async def _confirm(
     provenance: str,
     existing: Sequence[str],
     layers: SandboxLayers,
+    screen: Screen,
 ) -> _Confirmed:
     """Select, then prove the files as they will be written in a clean run (:mod:`covgen.confirm`).
 
@@ -441,7 +446,8 @@ async def _confirm(
     what did (NO_GAIN when nothing did); one that changes the outcome of the user's own tests is
     POLLUTING. Selection then runs again without them, so a test they had made REDUNDANT can
     take their place. A chosen test its covgen file already holds becomes REDUNDANT and is not
-    written again.
+    written again. A file is screened again as written: tests from different answers meet there
+    (one's helper, another's call).
     """
     clean = _CleanRuns(options, layers, sorted({g.path for g in gaps.values()}), existing)
     verdicts = list(verdicts)
@@ -454,6 +460,12 @@ async def _confirm(
         if not chosen:
             return _Confirmed({}, selected, {}, 0)
         contents = rendered.contents
+        refused = {path: reason for path, text in contents.items() if (reason := screen.reason(text)) is not None}
+        if refused:
+            verdicts = [replace(v, verdict=Verdict.UNSAFE, message=f"refused in the written file beside the other accepted tests: {refused[path]}")
+                        if v in chosen and (path := test_path_for(gaps[v.gap_id].path, options.test_dir)) in refused else v
+                        for v in verdicts]
+            continue
         nodeids = {_key(v): rendered.node_ids[_key(v)] for v in chosen}
         run, polluting = await clean.check(contents, sorted(set(nodeids.values())))
         refuted: dict[tuple[str, str], TestVerdict] = {}
@@ -589,7 +601,10 @@ def _without(verdicts: list[TestVerdict], removed: list[TestVerdict]) -> list[Te
 
 def _repair_feedback(batch: list[Candidate], results: list[TestVerdict], gap: Gap) -> tuple[int | None, str]:
     """Pick the most promising rejected answer and say precisely what went wrong with it."""
-    order = {Verdict.NO_GAIN: 0, Verdict.FAILED: 1, Verdict.COMPILE_ERROR: 2, Verdict.SYNTAX_ERROR: 3, Verdict.TIMEOUT: 4, Verdict.FLAKY: 5}
+    # UNSAFE last: the screen's message names the rule, which the model can follow, but an answer
+    # that ran and failed is closer to a passing test.
+    order = {Verdict.NO_GAIN: 0, Verdict.FAILED: 1, Verdict.COMPILE_ERROR: 2, Verdict.SYNTAX_ERROR: 3, Verdict.TIMEOUT: 4,
+             Verdict.FLAKY: 5, Verdict.UNSAFE: 6}
     repairable = [v for v in results if v.verdict in order]
     if not repairable:
         return None, ""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from covgen.model import Candidate, Gap, TestVerdict, Verdict
 from covgen.runners.pytest_runner import PytestRunner, TestOutcome
-from covgen.screen import unsafe_reason
+from covgen.screen import Screen
 
 __all__ = ["Validator", "select", "CANDIDATE_DIR"]
 
@@ -48,8 +48,10 @@ class Validator:
         *,
         runs: int = 3,
         existing_tests: Mapping[str, Sequence[str]] | None = None,
+        screen: Screen = Screen(),
     ) -> None:
         self.runner = runner
+        self.screen = screen
         self.gaps = gaps
         self.runs = max(1, runs)
         self.existing_tests = existing_tests or {}
@@ -70,7 +72,7 @@ class Validator:
                 copies[candidate.id] = first_with_source[key]
                 continue
             first_with_source[key] = candidate.id
-            early = _static_verdict(candidate)
+            early = _static_verdict(candidate, self.screen)
             if early is not None:
                 verdicts.append(early)
                 continue
@@ -191,7 +193,7 @@ def _greedy(pool: list[TestVerdict]) -> tuple[list[TestVerdict], list[TestVerdic
     return kept, pool
 
 
-def _static_verdict(candidate: Candidate) -> TestVerdict | None:
+def _static_verdict(candidate: Candidate, screen: Screen) -> TestVerdict | None:
     if not candidate.source.strip():
         return _module_verdict(candidate, Verdict.SYNTAX_ERROR, "the answer holds no Python code: it is empty, or only the model's thinking")
     try:
@@ -201,7 +203,7 @@ def _static_verdict(candidate: Candidate) -> TestVerdict | None:
             # Prose ("I cannot help with that"): say so, which a repair turn can act on.
             return _module_verdict(candidate, Verdict.SYNTAX_ERROR, "the answer holds no Python code: no ```python block, and its text is not Python")
         return _module_verdict(candidate, Verdict.SYNTAX_ERROR, f"line {err.lineno}: {err.msg}")
-    reason = unsafe_reason(candidate.source)
+    reason = screen.reason(candidate.source)
     if reason is not None:
         return _module_verdict(candidate, Verdict.UNSAFE, f"never run: {reason}")
     return None

@@ -65,17 +65,18 @@ HANG = fence("""
         while True:
             pass
 """)
+# Passes only after its neighbour has run: the reruns (reverse order, then alone) catch it.
 FLAKY = fence("""
-    import os
-    import pathlib
     from datetime import date
     from inventory.dates import add_business_days
 
-    def test_friday_plus_one_once():
-        marker = pathlib.Path(os.environ["HOME"]) / "flaky-marker"
-        first = not marker.exists()
-        marker.write_text("seen")
-        assert first
+    seen = []
+
+    def test_remember_a_call():
+        seen.append(1)
+
+    def test_friday_plus_one_after_the_first():
+        assert seen
         assert add_business_days(date(2024, 6, 7), 1) == date(2024, 6, 10)
 """)
 GOOD_ADD = fence("""
@@ -137,6 +138,27 @@ GOOD_LABEL = fence("""
 """)
 
 
+# Refused by the allowlist screen before it runs; the repair turn tells the model the rule.
+READS_ENVIRONMENT = fence("""
+    import os
+    from inventory.items import Digital
+
+    def test_download_minutes():
+        assert Digital("film", 999, int(os.environ.get("SIZE", "1000"))).download_minutes(8) == 16.67
+""")
+GOOD_DOWNLOAD = fence("""
+    import pytest
+    from inventory.items import Digital
+
+    def test_a_gigabyte_at_eight_mbit_takes_17_minutes():
+        assert Digital("film", 999, 1000).download_minutes(8) == pytest.approx(16.67)
+
+    def test_no_bandwidth_is_rejected():
+        with pytest.raises(ValueError, match="bandwidth"):
+            Digital("film", 999, 1000).download_minutes(0)
+""")
+
+
 def shell_out(marker: Path) -> str:
     return fence(f"""
         import subprocess
@@ -180,6 +202,7 @@ def test_llm_run_keeps_exactly_the_proven_tests(project, tmp_path: Path) -> None
         "Stock.remove": [[EDITS_PROJECT, GOOD_REMOVE]],
         "Item.label": [[PLACE_BOUND_LABEL, GOOD_LABEL]],
         "Item.is_shippable": [["<think>A draft:\n```python\ndef test_draft():\n    assert False\n```\nHmm, that is not"]],
+        "Digital.download_minutes": [[READS_ENVIRONMENT], [GOOD_DOWNLOAD]],
     })
     before = tree_digest(root)
     summary_path = tmp_path / "summary.json"
@@ -234,7 +257,16 @@ def test_llm_run_keeps_exactly_the_proven_tests(project, tmp_path: Path) -> None
     }
     (copy,) = by_gap["quarter"]["rejected"]
     assert copy["verdict"] == "REDUNDANT" and re.fullmatch(r"identical to candidate c\d+", copy["message"])
-    assert summary["accepted_tests"] == 9
+    # An answer the screen refused is repaired like any other: the model is told the rule.
+    assert sorted(by_gap["Digital.download_minutes"]["accepted_tests"]) == [
+        "test_a_gigabyte_at_eight_mbit_takes_17_minutes", "test_no_bandwidth_is_rejected",
+    ]
+    assert by_gap["Digital.download_minutes"]["verdicts"]["UNSAFE"] == 2
+    (repair,) = [r for r in state.requests if "Code under test: Digital.download_minutes" in r["messages"][1]["content"]
+                 and len(r["messages"]) > 2]
+    assert ("the module: UNSAFE: never run: line 1: imports os (not on covgen's import allowlist; "
+            "see README 'What a generated test may do')") in repair["messages"][-1]["content"]
+    assert summary["accepted_tests"] == 11
 
     # The shell-out was never executed; the file-editing test ran in the copy only.
     assert not marker.exists()

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from covgen.engines import Proposal, Target
 from covgen.errors import SandboxError
 from covgen.sandbox import SandboxPolicy, Workspace
+from covgen.screen import Screen, ScreenMode, project_modules
 
 __all__ = ["ExploreEngine", "Explorer", "PythonExplorer", "render_pytest"]
 
@@ -42,10 +43,11 @@ class Explorer(Protocol):
 
 
 class PythonExplorer:
-    def __init__(self, python: str, policy: SandboxPolicy, seed: int = 0) -> None:
+    def __init__(self, python: str, policy: SandboxPolicy, seed: int = 0, screen: ScreenMode = "strict") -> None:
         self.python = python
         self.policy = policy
         self.seed = seed
+        self.screen = screen
 
     async def explore(self, target: Target, workspace: Workspace, seconds: float) -> tuple[str | None, str]:
         gap = target.gap
@@ -72,6 +74,18 @@ class PythonExplorer:
         stable = [case for case, again in zip(cases, outcomes) if again == case["outcome"]]
         dropped = len(cases) - len(stable)
         note = f"{len(stable)} behaviour(s) observed in {result.get('attempts', 0)} calls" + (f", {dropped} non-deterministic dropped" if dropped else "")
+        # A case whose check needs a name the screen refuses (a third-party type, say) would make
+        # the whole module UNSAFE: check it without that name, or leave it out.
+        screen = Screen(self.screen, project_modules(workspace.path, [target.module]))
+        if stable and screen.reason(render_pytest(target, stable)) is not None:
+            writable = []
+            for case in stable:
+                for version in (case, _without_import(case)):
+                    if version is not None and screen.reason(render_pytest(target, [version])) is None:
+                        writable.append(version)
+                        break
+            note += f", {len(stable) - len(writable)} left out (the screen refuses a name they need)"
+            stable = writable
         if not stable:
             return None, note
         return render_pytest(target, stable), note
@@ -107,10 +121,11 @@ class ExploreEngine:
 
     name = "explore"
 
-    def __init__(self, root: Path, *, python: str, seconds_per_gap: float = 5.0, policy: SandboxPolicy = SandboxPolicy(), seed: int = 0) -> None:
+    def __init__(self, root: Path, *, python: str, seconds_per_gap: float = 5.0, policy: SandboxPolicy = SandboxPolicy(), seed: int = 0,
+                 screen: ScreenMode = "strict") -> None:
         self.root = root
         self.seconds_per_gap = seconds_per_gap
-        self.explorers: dict[str, Explorer] = {"python": PythonExplorer(python, policy, seed)}
+        self.explorers: dict[str, Explorer] = {"python": PythonExplorer(python, policy, seed, screen)}
         self._workspace: Workspace | None = None
         # Exploration is CPU-bound: one probe per core.
         self._slots = asyncio.Semaphore(max(1, os.cpu_count() or 1))
@@ -136,6 +151,16 @@ class ExploreEngine:
         if self._workspace is not None:
             self._workspace.close()
             self._workspace = None
+
+
+def _without_import(case: dict[str, Any]) -> dict[str, Any] | None:
+    """The same case checked without importing its outcome's type: by name, or as any Exception."""
+    outcome = case["outcome"]
+    if outcome["kind"] == "type":
+        return {**case, "outcome": {"kind": "type_name", "type": outcome["type"].rsplit(".", 1)[-1], "module": outcome["module"]}}
+    if outcome["kind"] == "raise" and outcome["type"] not in _BUILTIN_EXCEPTIONS:
+        return {**case, "outcome": {**outcome, "type": "Exception", "module": "builtins"}}
+    return None
 
 
 def _import_paths(workspace: Workspace) -> list[str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from covgen.engines import Engine
 from covgen.errors import BackendError, UsageError
+from covgen.screen import ScreenMode
 
 __all__ = ["open_engine", "ENGINE_NAMES"]
 
@@ -31,6 +32,7 @@ async def open_engine(
     explore_seconds: float,
     python: str,
     root: Path,
+    screen: ScreenMode = "strict",
 ) -> tuple[list[Engine], str]:
     """Open the engines for `kind`, in the order they run (hybrid: explore, then the model)."""
     from covgen.engines.llm import DEFAULT_MODEL_URL, AuditLog, LlmEngine, OpenAICompatBackend
@@ -73,7 +75,7 @@ async def open_engine(
         return [llm(VllmOfflineBackend(model), f"in-process vLLM ({model})")], "chosen with --engine vllm"
     from covgen.engines.explore import ExploreEngine
 
-    explore = ExploreEngine(root, python=python, seconds_per_gap=explore_seconds)
+    explore = ExploreEngine(root, python=python, seconds_per_gap=explore_seconds, screen=screen)
     if kind == "explore":
         return [explore], "chosen with --engine explore"
     if kind == "hybrid":

@@ -1,16 +1,16 @@
-"""Static screen: refuse, before it ever runs, a candidate that reaches outside its test.
+"""The permissive screen (``--screen permissive``): covgen's earlier denylist, kept for teams that want it.
 
-Tests that spawn processes, open sockets, delete or rename files, load native code, disarm
-the per-test alarm or evaluate strings are never executed; they get ``UNSAFE``. What the screen
-cannot see (a write through an innocent-looking call) the probe catches at run time: a test that
-changes any project file is ``UNSAFE`` too.
+It refuses candidates that spawn processes, open sockets, delete or rename files, load native
+code, disarm the per-test alarm or evaluate strings, as far as it can see them by name. A
+denylist is bypassed by aliasing (``run = os.system``), ``vars(os)``, ``sys.modules`` and the
+like; the strict allowlist screen is the default for that reason.
 """
 
 from __future__ import annotations
 
 import ast
 
-__all__ = ["unsafe_reason"]
+__all__ = ["permissive_reason"]
 
 _FORBIDDEN_MODULES = frozenset({
     "subprocess", "socket", "ctypes", "cffi", "multiprocessing", "pty", "signal", "ftplib", "smtplib",
@@ -30,8 +30,8 @@ _FORBIDDEN_CALL_PREFIXES = ("os.exec", "os.spawn", "os.posix_spawn", "os.wait")
 _FORBIDDEN_METHODS = frozenset({"unlink", "rmdir", "rmtree", "chmod", "chown", "symlink_to", "hardlink_to"})
 
 
-def unsafe_reason(source: str) -> str | None:
-    """Say why `source` must not run, or None when the screen finds nothing."""
+def permissive_reason(source: str) -> str | None:
+    """Say why `source` must not run, or None when the denylist finds nothing."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):

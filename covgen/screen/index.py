@@ -1,0 +1,744 @@
+"""What the strict screen knows about a candidate module before judging any node.
+
+Names are resolved conservatively and by name: every binding of a name inside the outermost
+function that uses it counts (or the module's, for globals), so a value that could come from
+anywhere the screen cannot follow makes the property false. Three properties are derived:
+
+* **under tmp_path** — the expression is a path below the ``tmp_path`` fixture (or a
+  ``tmp_path_factory.mktemp`` directory), built only with literal, relative parts;
+* **owned** — the expression is the test's own object (a literal, an instance of a class the
+  test defines or the project exports, a mock): attributes may be set on it and its private
+  attributes read, which is never allowed on objects of the standard library or pytest, whose
+  internals are gadgets (a patcher told to look up ``__globals__``, a redirect told to swap
+  ``sys.modules``);
+* **a path** — the expression is some ``pathlib`` path (for methods like ``rename`` whose names
+  other types share).
+
+A parameter's value is what every call site passes; a test's or fixture's parameter is what
+pytest injects (a fixture, a parametrized value, a default).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib
+import re
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from covgen.screen import policy
+
+__all__ = ["Binding", "ModuleIndex", "Refusal", "stdlib_step", "stdlib_object", "is_dunder"]
+
+Scope = ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+Function = ast.FunctionDef | ast.AsyncFunctionDef
+_DUNDER = re.compile(r"^__\w+__$")
+#: Builtins whose result is made of their arguments (or is fresh): owned when those are.
+_PASSTHROUGH = frozenset({
+    "dict", "list", "set", "tuple", "frozenset", "str", "int", "float", "complex", "bytes", "bytearray", "bool",
+    "object", "sorted", "reversed", "iter", "next", "min", "max", "sum", "map", "filter", "zip", "enumerate", "repr",
+    "len", "abs", "round", "divmod", "isinstance", "issubclass", "callable", "hash", "id", "format", "getattr",
+    "super", "range", "slice", "print", "any", "all", "ord", "chr", "hex", "oct", "bin", "ascii",
+})
+
+
+class Refusal(Exception):
+    """Why a candidate must not run, and the line that says so."""
+
+    def __init__(self, node: ast.AST | None, reason: str) -> None:
+        super().__init__(reason)
+        self.line = getattr(node, "lineno", 0) if node is not None else 0
+        self.reason = reason
+
+
+def is_dunder(name: str) -> bool:
+    return bool(_DUNDER.match(name))
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """One place a name gets a value: ``kind`` is value, param, import, def, class or other."""
+
+    kind: str
+    value: ast.expr | None = None
+    function: Function | ast.Lambda | None = None  # for params
+    node: ast.AST | None = None
+
+
+@dataclass
+class _Memo:
+    done: dict[int, bool] = field(default_factory=dict)
+    busy: set[int] = field(default_factory=set)
+    #: Results cached during the current outermost evaluation, and whether a cycle was assumed.
+    provisional: list[int] = field(default_factory=list)
+    assumed: bool = False
+
+
+class ModuleIndex:
+    """Parents, scopes, imports and bindings of one parsed candidate module."""
+
+    def __init__(self, tree: ast.Module, project_modules: frozenset[str]) -> None:
+        self.tree = tree
+        self.project_modules = project_modules
+        self.parent: dict[int, ast.AST] = {}
+        self.region: dict[int, Scope] = {}
+        self.bindings: dict[tuple[int, str], list[Binding]] = {}
+        self.imports: dict[str, set[str]] = {}
+        self.annotations: set[int] = set()
+        self.name_refs: dict[str, list[ast.Name]] = {}
+        self.attribute_names: set[str] = set()
+        self.parametrized: dict[str, list[ast.expr]] = {}
+        self.fixtures: dict[str, list[Function]] = {}
+        self.classes: dict[str, ast.ClassDef] = {}
+        self._local_cache: dict[int, frozenset[str]] = {}
+        self._index(tree, tree)
+        self._memos: dict[str, _Memo] = {}
+
+    # --- indexing ------------------------------------------------------------------------------
+
+    def _index(self, node: ast.AST, region: Scope) -> None:
+        for child in ast.iter_child_nodes(node):
+            self.parent[id(child)] = node
+            inner = region
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and self._in_body(node, child):
+                inner = node if isinstance(region, ast.Module) else region
+            self.region[id(child)] = inner
+            self._index(child, inner)
+        self._record(node, region)
+
+    @staticmethod
+    def _in_body(function: Function | ast.Lambda, child: ast.AST) -> bool:
+        """Body and parameters belong to the function; decorators, defaults and annotations outside."""
+        if isinstance(function, ast.Lambda):
+            return child is function.body or child is function.args
+        return child is function.args or child in function.body
+
+    def _record(self, node: ast.AST, region: Scope) -> None:
+        here = self.region.get(id(node), region)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            self._bind(here, node.name, Binding("def", node=node))
+            inner = node if isinstance(here, ast.Module) else here
+            for arg in _parameters(node.args):
+                self._bind(inner, arg.arg, Binding("param", function=node, node=arg))
+            for annotated in [a.annotation for a in _parameters(node.args)] + [node.returns]:
+                if annotated is not None:
+                    self.annotations.update(id(n) for n in ast.walk(annotated))
+            if any(self.is_fixture_decorator(d) for d in node.decorator_list):
+                self.fixtures.setdefault(self.fixture_name(node), []).append(node)
+        elif isinstance(node, ast.Lambda):
+            inner = node if isinstance(here, ast.Module) else here
+            for arg in _parameters(node.args):
+                self._bind(inner, arg.arg, Binding("param", function=node, node=arg))
+        elif isinstance(node, ast.ClassDef):
+            self._bind(here, node.name, Binding("class", node=node))
+            self.classes[node.name] = node
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                self._bind_target(here, target, node.value)
+        elif isinstance(node, ast.AnnAssign):
+            self.annotations.update(id(n) for n in ast.walk(node.annotation))
+            self._bind_target(here, node.target, node.value)
+        elif isinstance(node, (ast.AugAssign, ast.Delete)):
+            for target in node.targets if isinstance(node, ast.Delete) else [node.target]:
+                self._bind_target(here, target, None)
+        elif isinstance(node, ast.NamedExpr):
+            self._bind_target(here, node.target, node.value)
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+            self._bind_target(here, node.target, None, kind="iter", source=node.iter)
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            self._bind_target(here, node.optional_vars, None, kind="with", source=node.context_expr)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            self._bind(here, node.name, Binding("other", node=node))
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            self._bind(here, node.name, Binding("other", node=node))
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            self._bind(here, node.rest, Binding("other", node=node))
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            for name in node.names:  # rebinds elsewhere: the screen cannot follow it
+                self._bind(here, name, Binding("other", node=node))
+                self._bind(self.tree, name, Binding("other", node=node))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                bound = alias.asname or alias.name.split(".")[0]
+                self.imports.setdefault(bound, set()).add(alias.name if alias.asname else alias.name.split(".")[0])
+                self._bind(here, bound, Binding("import", node=node))
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                bound = alias.asname or alias.name
+                self.imports.setdefault(bound, set()).add(f"{node.module or ''}.{alias.name}")
+                self._bind(here, bound, Binding("import", node=node))
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            self.name_refs.setdefault(node.id, []).append(node)
+        elif isinstance(node, ast.Attribute):
+            self.attribute_names.add(node.attr)
+        elif isinstance(node, ast.Call) and self.qualified(node.func) == "pytest.mark.parametrize":
+            names, values = _call_arg(node, 0, "argnames"), _call_arg(node, 1, "argvalues")
+            for name in literal_names(names) or []:
+                if values is not None:
+                    self.parametrized.setdefault(name, []).append(values)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr", "setattr", "delattr"):
+            literal = _call_arg(node, 1, "name")
+            if isinstance(literal, ast.Constant) and isinstance(literal.value, str):
+                self.attribute_names.add(literal.value)
+
+    def _bind_target(self, region: Scope, target: ast.expr, value: ast.expr | None, kind: str = "value",
+                     source: ast.expr | None = None) -> None:
+        if isinstance(target, ast.Name):
+            if kind == "value" and value is not None:
+                self._bind(region, target.id, Binding("value", value=value, node=target))
+            else:
+                self._bind(region, target.id, Binding(kind, value=source, node=target))
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:  # unpacking: only the whole right side is known
+                self._bind_target(region, element, None, kind if kind != "value" else "other", source or value)
+        elif isinstance(target, ast.Starred):
+            self._bind_target(region, target.value, None, "other", source or value)
+
+    def _bind(self, region: Scope, name: str, binding: Binding) -> None:
+        self.bindings.setdefault((id(region), name), []).append(binding)
+
+    # --- lookups ------------------------------------------------------------------------------
+
+    def scope_of(self, node: ast.AST) -> Scope:
+        return self.region.get(id(node), self.tree)
+
+    def bindings_of(self, name: ast.Name) -> list[Binding]:
+        """Every binding `name` could have where it is read: all of its outermost function's
+        bindings of that name when it is a local there, else those and the module's."""
+        scope = self.scope_of(name)
+        found = list(self.bindings.get((id(scope), name.id), [])) if scope is not self.tree else []
+        if not self.is_local(name):
+            found += self.bindings.get((id(self.tree), name.id), [])
+        return found
+
+    def is_local(self, name: ast.Name) -> bool:
+        """True when `name` is a local of an enclosing function (Python's own rule), so it can never
+        fall back to a module global or a builtin, whatever runs."""
+        child: ast.AST = name
+        node = self.parent.get(id(name))
+        while node is not None:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and self._in_body(node, child):
+                if name.id in self._locals(node):
+                    return True
+            child, node = node, self.parent.get(id(node))
+        return False
+
+    def _locals(self, function: Function | ast.Lambda) -> frozenset[str]:
+        """Names local to `function` by Python's rule (bound in it, not declared global or nonlocal)."""
+        if id(function) in self._local_cache:
+            return self._local_cache[id(function)]
+        names = {a.arg for a in _parameters(function.args)}
+        declared: set[str] = set()
+        stack: list[ast.AST] = [function.body] if isinstance(function, ast.Lambda) else list(function.body)
+        while stack:
+            node = stack.pop()
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+                continue
+            if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+                continue  # their own scopes (leaving out what they bind only makes the screen stricter)
+            if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                names.add(node.id)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names.update(a.asname or a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                names.add(node.name)
+            elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+                names.add(node.name)
+            elif isinstance(node, ast.MatchMapping) and node.rest:
+                names.add(node.rest)
+            elif isinstance(node, (ast.Global, ast.Nonlocal)):
+                declared.update(node.names)
+            stack.extend(ast.iter_child_nodes(node))
+        self._local_cache[id(function)] = frozenset(names - declared)
+        return self._local_cache[id(function)]
+
+    def import_targets(self, name: str) -> set[str]:
+        return self.imports.get(name, set())
+
+    def qualified(self, node: ast.expr) -> str | None:
+        """``a.b.c`` with `a` replaced by what it was imported as; None when not rooted at an import."""
+        parts: list[str] = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name):
+            return None
+        targets = self.import_targets(node.id)
+        if len(targets) != 1:
+            return None
+        return ".".join([next(iter(targets)), *reversed(parts)]).lstrip(".")
+
+    def origin(self, target: str) -> str:
+        """stdlib, pytest, tool, project or unknown: whose code an imported dotted name is."""
+        top = target.split(".")[0]
+        if top == "pytest":
+            return "pytest"
+        if top in policy.STDLIB_NAMES:
+            return "stdlib"
+        if top in policy.TOOL_MODULES:
+            return "tool"
+        if top in self.project_modules and top not in policy.ENTRY_NAMES:
+            return "project"
+        return "unknown"
+
+    def is_fixture_decorator(self, decorator: ast.expr) -> bool:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        return self.qualified(target) == "pytest.fixture"
+
+    def fixture_name(self, function: Function) -> str:
+        for decorator in function.decorator_list:
+            if isinstance(decorator, ast.Call) and self.is_fixture_decorator(decorator):
+                name = _call_arg(decorator, 99, "name")
+                if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                    return name.value
+        return function.name
+
+    def is_pytest_called(self, function: Function | ast.Lambda) -> bool:
+        """Tests and fixtures: pytest calls them, injecting fixtures by parameter name."""
+        if isinstance(function, ast.Lambda):
+            return False
+        if any(self.is_fixture_decorator(d) for d in function.decorator_list):
+            return True
+        owner = self.parent.get(id(function))
+        if isinstance(owner, ast.ClassDef):
+            return owner.name.startswith("Test") and function.name.startswith("test")
+        return isinstance(owner, ast.Module) and function.name.startswith("test")
+
+    def method_kind(self, function: Function | ast.Lambda) -> str | None:
+        """plain, class or static for a method of a class the test defines; None otherwise."""
+        if isinstance(function, ast.Lambda) or not isinstance(self.parent.get(id(function)), ast.ClassDef):
+            return None
+        names = {d.id for d in function.decorator_list if isinstance(d, ast.Name)}
+        return "static" if "staticmethod" in names else "class" if "classmethod" in names else "plain"
+
+    def class_typed(self, node: ast.expr) -> bool:
+        """A name that holds one of the test's own classes (not an instance)."""
+        if not isinstance(node, ast.Name):
+            return False
+        for binding in self.bindings_of(node):
+            if binding.kind == "class":
+                return True
+            if binding.kind == "param" and binding.function is not None and self.method_kind(binding.function) == "class":
+                if _parameters(binding.function.args)[0] is binding.node:
+                    return True
+        return False
+
+    # --- provenance ---------------------------------------------------------------------------
+
+    def under_tmp_path(self, node: ast.expr) -> bool:
+        return self._holds("tmp", node, self._tmp_step)
+
+    def owned(self, node: ast.expr) -> bool:
+        return self._holds("owned", node, self._owned_step)
+
+    def is_path(self, node: ast.expr) -> bool:
+        return self._holds("path", node, self._path_step, cyclic=False)
+
+    def _holds(self, prop: str, node: ast.expr, step: Callable[[ast.expr], bool], cyclic: bool = True) -> bool:
+        memo = self._memos.setdefault(prop, _Memo())
+        key = id(node)
+        if key in memo.done:
+            return memo.done[key]
+        if key in memo.busy:
+            # A value that only flows around a cycle comes from the cycle's entries, which are
+            # checked on their own: coinductively true for "every source is safe".
+            memo.assumed = True
+            return cyclic
+        outermost = not memo.busy
+        memo.busy.add(key)
+        try:
+            result = step(node)
+        finally:
+            memo.busy.discard(key)
+        memo.done[key] = result
+        memo.provisional.append(key)
+        if outermost:
+            if memo.assumed and not result:
+                # Inner results assumed this one held; it does not, so they prove nothing.
+                for stale in memo.provisional:
+                    memo.done.pop(stale, None)
+                memo.done[key] = result
+            memo.provisional.clear()
+            memo.assumed = False
+        return result
+
+    def _name_sources(self, node: ast.Name) -> Iterator[tuple[str, ast.expr | None, Binding]]:
+        for binding in self.bindings_of(node):
+            yield binding.kind, binding.value, binding
+
+    def _tmp_step(self, node: ast.expr) -> bool:
+        if isinstance(node, ast.Name):
+            sources = list(self._name_sources(node))
+            return bool(sources) and all(self._tmp_source(node.id, kind, value, b) for kind, value, b in sources)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            return self.under_tmp_path(node.left) and safe_part(node.right)
+        if isinstance(node, ast.Call) and not node.keywords:
+            func = node.func
+            if isinstance(func, ast.Name) and func.id == "str" and len(node.args) == 1 and not self.is_local(func):
+                return self.under_tmp_path(node.args[0])
+            if self.qualified(func) in policy.PATH_CLASSES and node.args:  # Path(tmp_path, "a", "b")
+                return self.under_tmp_path(node.args[0]) and all(map(safe_part, node.args[1:]))
+            if isinstance(func, ast.Attribute):
+                if func.attr == "joinpath":
+                    return self.under_tmp_path(func.value) and bool(node.args) and all(map(safe_part, node.args))
+                if func.attr == "with_suffix" and len(node.args) == 1:
+                    return self.under_tmp_path(func.value) and isinstance(node.args[0], ast.Constant)
+                if func.attr == "mktemp" and isinstance(func.value, ast.Name) and len(node.args) == 1:
+                    return self.is_factory(func.value) and safe_part(node.args[0])
+        if isinstance(node, ast.JoinedStr) and node.values:  # f"{tmp_path}/out.txt"
+            first, rest = node.values[0], node.values[1:]
+            if not (isinstance(first, ast.FormattedValue) and first.conversion == -1 and first.format_spec is None
+                    and self.under_tmp_path(first.value)):
+                return False
+            parts = [v.value for v in rest if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+            text = "".join(parts)
+            return len(parts) == len(rest) and (not text or (text.startswith("/") and safe_text(text[1:])))
+        return False
+
+    def is_factory(self, node: ast.expr) -> bool:
+        """pytest's tmp_path_factory fixture itself."""
+        return self._holds("factory", node, self._factory_step)
+
+    def _factory_step(self, node: ast.expr) -> bool:
+        if not isinstance(node, ast.Name):
+            return False
+        sources = list(self._name_sources(node))
+        return bool(sources) and all(
+            kind == "param" and self._param_safe(b, "tmp_path_factory", self.is_factory) for kind, _, b in sources
+        )
+
+    def _tmp_source(self, name: str, kind: str, value: ast.expr | None, binding: Binding) -> bool:
+        if kind == "value" and value is not None:
+            return self.under_tmp_path(value)
+        if kind == "param":
+            return self._param_safe(binding, "tmp_path", self.under_tmp_path)
+        return False
+
+    def _param_safe(self, binding: Binding, root: str, safe: Callable[[ast.expr], bool]) -> bool:
+        """Every value the parameter can get is safe; pytest's own `root` fixture counts as safe."""
+        function, arg = binding.function, binding.node
+        if function is None or not isinstance(arg, ast.arg):
+            return False
+        values = self._argument_values(function, arg)
+        if values is None:
+            return False
+        if self.is_pytest_called(function):
+            default = _default_of(function.args, arg)
+            if default is not None:  # pytest injects no fixture into a parameter with a default
+                values.append(default)
+            elif arg.arg != root or arg.arg in self.parametrized or arg.arg in self.fixtures:
+                return False
+        return all(safe(value) for value in values)
+
+    def _argument_values(self, function: Function | ast.Lambda, arg: ast.arg) -> list[ast.expr] | None:
+        """What the test's own code passes for `arg`; None when the function escapes the screen's view."""
+        if isinstance(function, ast.Lambda):
+            return None
+        if self.method_kind(function) is not None:  # called only by pytest, or by code the screen cannot map
+            return [] if self.is_pytest_called(function) and function.name not in self.attribute_names else None
+        allowed = {"pytest.fixture", "pytest.mark", *policy.PATCHERS}
+        for decorator in function.decorator_list:
+            target = self.qualified(decorator.func if isinstance(decorator, ast.Call) else decorator) or ""
+            if not any(target == a or target.startswith(a + ".") for a in allowed):
+                return None  # a decorator may call it with anything
+        # A function of the module is reachable only by its name: the module object itself is not
+        # (importing it by name, sys.modules and globals() are all refused).
+        positional = [*function.args.posonlyargs, *function.args.args]
+        values: list[ast.expr] = []
+        for ref in self.name_refs.get(function.name, []):
+            if not any(b.kind == "def" and b.node is function for b in self.bindings_of(ref)):
+                continue  # the same name, bound to something else there (a fixture's parameter)
+            call = self.parent.get(id(ref))
+            if not (isinstance(call, ast.Call) and call.func is ref):
+                return None
+            if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+                return None
+            passed = next((k.value for k in call.keywords if k.arg == arg.arg), None)
+            if passed is None and arg in positional and positional.index(arg) < len(call.args):
+                passed = call.args[positional.index(arg)]
+            if passed is None:
+                passed = _default_of(function.args, arg)
+            if passed is None:
+                return None
+            values.append(passed)
+        return values
+
+    def _owned_step(self, node: ast.expr) -> bool:
+        if isinstance(node, ast.Name):
+            if self.import_targets(node.id):
+                return all(self.origin(t) == "project" for t in self.import_targets(node.id))
+            sources = list(self._name_sources(node))
+            return bool(sources) and all(self._owned_source(kind, value, b) for kind, value, b in sources)
+        if isinstance(node, ast.Attribute):
+            # A module the project imported (`mymodule.json`) is the standard library's, not the project's.
+            return node.attr.lstrip("_") not in policy.STDLIB_NAMES and self.owned(node.value)
+        if isinstance(node, ast.Subscript):
+            return self.owned(node.value)
+        if isinstance(node, ast.Call):
+            callee = self.qualified(node.func)
+            if callee in policy.MOCKS or self._from_mocker(node.func):
+                return True
+            if callee is not None and self.origin(callee) == "stdlib":
+                # Fresh data built from the test's own values; never shared state or an object
+                # whose private fields steer lookups (a redirect, a patcher).
+                value = stdlib_object(callee)
+                fresh = callee in policy.DATA_CLASSES or (
+                    callable(value) and not isinstance(value, type) and callee not in policy.SHARED_STATE)
+                return fresh and all(self.owned(a.value if isinstance(a, ast.Starred) else a) for a in node.args) \
+                    and all(self.owned(k.value) for k in node.keywords)
+            if isinstance(node.func, ast.Name) and node.func.id in _PASSTHROUGH and not self.is_local(node.func) \
+                    and not self.bindings.get((id(self.tree), node.func.id)):
+                return all(self.owned(a.value if isinstance(a, ast.Starred) else a) for a in node.args) \
+                    and all(self.owned(k.value) for k in node.keywords)
+            if isinstance(node.func, ast.Lambda):
+                return self.owned(node.func.body)
+            return self.owned(node.func) and self._returns_owned(node.func)
+        if isinstance(node, ast.Constant | ast.JoinedStr):
+            return True
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            return all(self.owned(e.value if isinstance(e, ast.Starred) else e) for e in node.elts)
+        if isinstance(node, ast.Dict):
+            return all(self.owned(v) for v in [*node.keys, *node.values] if v is not None)
+        if isinstance(node, ast.BinOp):
+            return self.owned(node.left) and self.owned(node.right)
+        if isinstance(node, ast.UnaryOp):
+            return self.owned(node.operand)
+        if isinstance(node, ast.BoolOp):
+            return all(map(self.owned, node.values))
+        if isinstance(node, ast.IfExp):
+            return self.owned(node.body) and self.owned(node.orelse)
+        if isinstance(node, (ast.NamedExpr, ast.Await)):
+            return self.owned(node.value)
+        return isinstance(node, ast.Compare)
+
+    def _from_mocker(self, func: ast.expr) -> bool:
+        """pytest-mock's mocker.patch(...) and friends: they hand back mocks."""
+        if not isinstance(func, ast.Attribute):
+            return False
+        while isinstance(func, ast.Attribute):
+            func = func.value
+        return isinstance(func, ast.Name) and func.id == "mocker" and any(
+            b.kind == "param" and b.function is not None and self.is_pytest_called(b.function) for b in self.bindings_of(func)
+        )
+
+    def _returns_owned(self, func: ast.expr) -> bool:
+        """A call's result: instances of the project's or the test's classes; the test's functions' returns."""
+        if isinstance(func, ast.Attribute):
+            methods = [m for c in self.classes.values() for m in c.body
+                       if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and m.name == func.attr]
+            return all(self.owned(v) for m in methods for v in _returned(m))
+        if not isinstance(func, ast.Name) or self.import_targets(func.id):
+            return True  # a project callable (owned() already refused anything else)
+        for binding in self.bindings_of(func):
+            if binding.kind == "def" and isinstance(binding.node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if not all(self.owned(v) for v in _returned(binding.node)):
+                    return False
+            elif binding.kind != "class":
+                return False
+        return True
+
+    def _owned_source(self, kind: str, value: ast.expr | None, binding: Binding) -> bool:
+        if kind == "value" and value is not None:
+            return self.owned(value)
+        if kind in ("def", "class"):
+            return True
+        if kind == "with" and value is not None:
+            # `with patch(...) as fake` binds the mock; `with open(...) as f` a stream the test opened.
+            target = self.qualified(value.func) if isinstance(value, ast.Call) else None
+            return target in policy.PATCHERS or self.owned(value)
+        if kind != "param" or binding.function is None or not isinstance(binding.node, ast.arg):
+            return False
+        function, arg = binding.function, binding.node
+        if isinstance(function, ast.Lambda):
+            return False
+        method = self.method_kind(function)
+        if method in ("plain", "class") and _parameters(function.args)[0] is arg:
+            # self or cls: the test's own class (the screen refuses unbound method calls). Private
+            # state of a standard-library base (a redirect's `_stream`) is a gadget, so a class
+            # with such a base owns only its public attributes (the screen's rule on stores).
+            owner = self.parent.get(id(function))
+            return isinstance(owner, ast.ClassDef) and self._plain_bases(owner)
+        patched = any((self.qualified(d.func if isinstance(d, ast.Call) else d) or "") in policy.PATCHERS
+                      for d in function.decorator_list)
+        if not self.is_pytest_called(function) and (method is not None or patched):
+            return False
+        direct = self._argument_values(function, arg)
+        if direct is None:
+            return False
+        injected: list[ast.expr] = []
+        if self.is_pytest_called(function):
+            if arg.arg in policy.BUILTIN_FIXTURES:
+                return False
+            injected += self.parametrized.get(arg.arg, [])
+            for fixture in self.fixtures.get(arg.arg, []):
+                returned = _returned(fixture)
+                if any(isinstance(n, ast.Name) and n.id == "request" for value in returned for n in ast.walk(value)):
+                    return False  # request.param: whatever parametrized it indirectly
+                injected += returned
+            default = _default_of(function.args, arg)
+            if default is not None:
+                injected.append(default)
+        # Anything else pytest injects is the project's own fixture or @patch's mock.
+        return all(self.owned(value) for value in [*injected, *direct])
+
+    def _plain_bases(self, cls: ast.ClassDef, seen: frozenset[str] = frozenset()) -> bool:
+        """The class derives only from builtins, the project's classes and such classes of the test."""
+        for base in cls.bases:
+            if isinstance(base, ast.Name) and not self.import_targets(base.id):
+                inner = self.classes.get(base.id)
+                if inner is not None and (base.id in seen or not self._plain_bases(inner, seen | {cls.name})):
+                    return False
+                continue
+            targets = self._base_targets(base)
+            if not targets or any(self.origin(t) != "project" for t in targets):
+                return False
+        return True
+
+    def _base_targets(self, base: ast.expr) -> list[str]:
+        parts: list[str] = []
+        while isinstance(base, ast.Attribute):
+            parts.append(base.attr)
+            base = base.value
+        if not isinstance(base, ast.Name):
+            return []
+        return [".".join([t, *reversed(parts)]) for t in self.import_targets(base.id)]
+
+    def _path_step(self, node: ast.expr) -> bool:
+        if self.under_tmp_path(node):
+            return True
+        if isinstance(node, ast.Name):
+            return any(kind == "value" and value is not None and self.is_path(value) for kind, value, _ in self._name_sources(node))
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            return self.is_path(node.left)
+        if isinstance(node, ast.Attribute) and node.attr == "parent":
+            return self.is_path(node.value)
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "parents":
+            return self.is_path(node.value.value)
+        if isinstance(node, ast.Call):
+            callee = self.qualified(node.func)
+            if callee in policy.PATH_CLASSES or (callee or "").rpartition(".")[0] in policy.PATH_CLASSES:
+                return True
+            if isinstance(node.func, ast.Attribute) and node.func.attr in policy.PATH_RETURNING:
+                return self.is_path(node.func.value)
+        return False
+
+
+def _parameters(args: ast.arguments) -> list[ast.arg]:
+    return [*args.posonlyargs, *args.args, *([args.vararg] if args.vararg else []), *args.kwonlyargs,
+            *([args.kwarg] if args.kwarg else [])]
+
+
+def _default_of(args: ast.arguments, arg: ast.arg) -> ast.expr | None:
+    positional = [*args.posonlyargs, *args.args]
+    if arg in positional:
+        index = positional.index(arg) - (len(positional) - len(args.defaults))
+        return args.defaults[index] if index >= 0 else None
+    if arg in args.kwonlyargs:
+        return args.kw_defaults[args.kwonlyargs.index(arg)]
+    return None
+
+
+def _call_arg(call: ast.Call, position: int, keyword: str) -> ast.expr | None:
+    for item in call.keywords:
+        if item.arg == keyword:
+            return item.value
+    return call.args[position] if position < len(call.args) and not isinstance(call.args[position], ast.Starred) else None
+
+
+def call_arg(call: ast.Call, position: int, keyword: str) -> ast.expr | None:
+    """The argument at `position` or passed as `keyword` (None when absent or splatted)."""
+    return _call_arg(call, position, keyword)
+
+
+def _returned(function: Function) -> list[ast.expr]:
+    """What a function returns or yields (None for a bare return), not looking into nested functions."""
+    found: list[ast.expr] = []
+    stack: list[ast.AST] = list(function.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        if isinstance(node, (ast.Return, ast.Yield)) and node.value is not None:
+            found.append(node.value)
+        if isinstance(node, ast.YieldFrom):
+            found.append(ast.Call(func=ast.Name(id="type", ctx=ast.Load()), args=[], keywords=[]))  # unknown: not owned
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def literal_names(node: ast.expr | None) -> list[str] | None:
+    """parametrize's argnames as written ("a, b" or ["a", "b"]); None when not a literal."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [part.strip() for part in node.value.split(",") if part.strip()]
+    if isinstance(node, (ast.List, ast.Tuple)) and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
+        return [str(e.value).strip() for e in node.elts if isinstance(e, ast.Constant)]
+    return None
+
+
+def safe_text(text: str) -> bool:
+    """A relative path that stays below where it starts: no root, no drive, no `..`, no NUL."""
+    if not text or "\0" in text or text.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:", text):
+        return False
+    return ".." not in re.split(r"[/\\]", text)
+
+
+def safe_part(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str) and safe_text(node.value)
+
+
+@functools.cache
+def _import(name: str) -> types.ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def stdlib_step(module: str, attr: str) -> tuple[str | None, str | None]:
+    """From allowlisted `module`, what `module.attr` is: (the module it names, or None for a
+    non-module value; why it is refused, or None)."""
+    full = f"{module}.{attr}"
+    if full in policy.STDLIB:
+        return full, None
+    rule = policy.STDLIB.get(module)
+    if rule is None:  # a prefix package (urllib): only its allowlisted submodules
+        return None, f"uses {full} (not on covgen's import allowlist; {policy.SEE})"
+    refused = f"uses {full} (not among the names covgen allows from {module}; {policy.SEE})"
+    if attr.startswith("_") or attr in rule.refused or (rule.names is not None and attr not in rule.names):
+        return None, refused
+    loaded = _import(module)
+    value = getattr(loaded, attr, refused) if loaded is not None else refused
+    if value is refused:
+        return None, refused
+    if isinstance(value, types.ModuleType):
+        if value.__name__ in policy.STDLIB:
+            return value.__name__, None
+        return None, f"uses {full}, which is the module {value.__name__} (not on covgen's import allowlist; {policy.SEE})"
+    return None, None
+
+
+_MISSING = object()
+
+
+def stdlib_object(path: str) -> object:
+    """The allowlisted standard-library object a dotted name denotes (a sentinel when refused or absent)."""
+    parts = path.split(".")
+    if parts[0] not in policy.STDLIB and parts[0] not in policy.PREFIX_PACKAGES:
+        return _MISSING
+    module: str | None = parts[0]
+    value: object = _import(parts[0])
+    for part in parts[1:]:
+        if module is None:  # past the last module: a class's or function's own attribute
+            if part.startswith("_"):
+                return _MISSING
+            value = getattr(value, part, _MISSING)
+            continue
+        found, reason = stdlib_step(module, part)
+        if reason:
+            return _MISSING
+        value = _import(found) if found else getattr(_import(module), part, _MISSING)
+        module = found
+    return value

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from covgen.model import Candidate, Gap, TestVerdict, Verdict
-from covgen.runners.pytest_runner import PytestRunner, TestOutcome
+from covgen.runners.pytest_runner import ModuleFailure, PytestRunner, TestOutcome
 from covgen.screen import Screen
 
 __all__ = ["Validator", "select", "CANDIDATE_DIR"]
@@ -100,7 +100,7 @@ class Validator:
         first = await self.runner.run(
             [r.file for r in runnable], coverage_of=sorted({r.gap.path for r in runnable})
         )
-        self._restore(first.outcomes.values())
+        self._restore([*first.outcomes.values(), *first.collect_errors.values()])
         survivors: dict[str, tuple[_Runnable, TestOutcome, TestVerdict]] = {}
         for item in runnable:
             if item.file in first.collect_errors:
@@ -146,7 +146,7 @@ class Validator:
         return verdicts
 
 
-    def _restore(self, outcomes: Iterable[TestOutcome]) -> None:
+    def _restore(self, outcomes: Iterable[TestOutcome | ModuleFailure]) -> None:
         """Undo what a test changed in the workspace, so it cannot skew other candidates' runs."""
         workspace = self.runner.workspace
         for relative in sorted({path for outcome in outcomes for path in outcome.changed_files}):

@@ -82,13 +82,26 @@ def calc(tmp_path: Path) -> dict[str, Path]:
     return {"root": root, "report": report, "outside": outside, "temp": temp, "home": Path.home()}
 
 
+GOOD_CLAMP = '''
+from calc import clamp
+
+def test_below_is_raised_to_low():
+    assert clamp(-5, 0, 9) == 0
+'''
+
+
 def attack(calc: dict[str, Path], tmp_path: Path, *answers: str, screen: str = "strict", timeout: str = "5",
-           gap: str = "add_tax") -> tuple[subprocess.CompletedProcess[str], dict]:
-    """Run covgen with `answers` (attacks) and the good test as one wave for `gap`."""
+           gap: str = "add_tax", good: str = GOOD, kept: tuple[str, ...] | None = ("test_negative_rate_is_refused", "test_ten_percent"),
+           ) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """Run covgen with `answers` (attacks) and a good test as one wave for `gap`.
+
+    `kept` is the accepted set the good test makes; None where an attack passing as a test may
+    legitimately take a place (it did nothing a permissive screen forbids).
+    """
     root = calc["root"]
     before = tree_digest(root)
     outside_before = {p: p.read_bytes() for p in calc["outside"].iterdir()}
-    state = StubState(script={gap: [[*map(fence, answers), fence(GOOD)]]})
+    state = StubState(script={gap: [[*map(fence, answers), fence(good)]]})
     summary_path = tmp_path / "summary.json"
     with StubServer(state) as server:
         result = subprocess.run(
@@ -101,10 +114,11 @@ def attack(calc: dict[str, Path], tmp_path: Path, *answers: str, screen: str = "
     summary = json.loads(summary_path.read_text())
     # The good test of the same wave is kept, and written.
     by_gap = {g["id"].split("::")[1]: g for g in summary["gaps"]}
-    assert sorted(by_gap[gap]["accepted_tests"]) == ["test_negative_rate_is_refused", "test_ten_percent"], by_gap[gap]
+    if kept is not None:
+        assert sorted(by_gap[gap]["accepted_tests"]) == sorted(kept), by_gap[gap]
     assert summary["files_written"] == ["tests/covgen/test_calc_covgen.py"]
     written = (root / "tests/covgen/test_calc_covgen.py").read_text()
-    assert "def test_ten_percent" in written
+    assert all(f"def {test}" in written for test in kept or ())
     # The user's tree is byte-identical apart from the written file and covgen's log.
     after = tree_digest(root)
     assert {k: v for k, v in after.items() if k in before} == before
@@ -179,7 +193,9 @@ def test_writes_outside_the_workspace_are_impossible(calc, tmp_path: Path) -> No
     _, gap = attack(calc, tmp_path, writes, screen="permissive")
     for test in ("test_into_the_users_tree", "test_into_home", "test_into_tmp"):
         ((verdict, message),) = verdicts_of(gap, test)
-        assert verdict == "FAILED" and "No such file or directory" in message, (test, message)
+        # The path is not there, or (for folders the interpreter's own path runs through) not writable.
+        assert verdict == "FAILED" and any(
+            reason in message for reason in ("No such file or directory", "Permission denied", "Read-only file system")), (test, message)
     assert not (root / "PWNED").exists()
 
 
@@ -214,7 +230,7 @@ def test_a_child_that_leaves_the_process_group_dies_with_the_sandbox(calc, tmp_p
             assert add_tax(1, 0) == 1
     """
     started = time.monotonic()
-    attack(calc, tmp_path, textwrap.dedent(escape), screen="permissive")
+    attack(calc, tmp_path, textwrap.dedent(escape), screen="permissive", kept=None)
     # The sleeping child held the output pipes; the run did not wait for it.
     assert time.monotonic() - started < 180
 
@@ -309,10 +325,11 @@ def test_coverage_added_by_hand_does_not_count(calc, tmp_path: Path) -> None:
             if cov is not None:
                 data = cov.get_data()
                 path = [f for f in data.measured_files() if f.endswith("calc.py")] or [__file__.rsplit("/", 3)[0] + "/calc.py"]
-                data.add_lines({path[0]: [9, 10, 11, 12, 13]})
-                data.add_arcs({path[0]: [(9, 10), (10, 11), (11, 12), (12, 13)]})
+                data.add_lines({path[0]: [10, 11]})
+                data.add_arcs({path[0]: [(10, 11), (11, -7)]})
     """
-    _, gap = attack(calc, tmp_path, textwrap.dedent(fake), screen="permissive", gap="clamp")
+    _, gap = attack(calc, tmp_path, textwrap.dedent(fake), screen="permissive", gap="clamp", good=GOOD_CLAMP,
+                    kept=("test_below_is_raised_to_low",))
     assert all(verdict != "ACCEPTED" for verdict, _ in verdicts_of(gap, "test_claims_clamp"))
 
 
@@ -353,7 +370,7 @@ def test_a_stop_signal_kills_the_sandbox_and_removes_the_workspace(calc, tmp_pat
     assert "Traceback" not in stderr
     assert list(calc["temp"].iterdir()) == []
     assert not _leftover_processes(calc["temp"])
-    assert tree_digest(root) == before
+    assert {k: v for k, v in tree_digest(root).items() if not k.startswith(".covgen/")} == before
 
 
 # --- sandbox layers, directly -----------------------------------------------------------------------

@@ -45,6 +45,8 @@ class ModuleFailure:
 
     kind: Literal["error", "timeout", "changed"]
     message: str
+    #: Project files (workspace-relative) its import created, changed or deleted.
+    changed_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,8 +345,9 @@ def _read_results(path: Path) -> _Record:
                 elif event == "collect_done":
                     record.open_module = None
                     if entry.get("changed"):
+                        changed_files = tuple(map(str, entry["changed"]))
                         record.collect_errors[nodeid] = ModuleFailure(
-                            "changed", "changed project files while being imported: " + ", ".join(map(str, entry["changed"])))
+                            "changed", "changed project files while being imported: " + ", ".join(changed_files), changed_files)
                 elif event == "collect_error" and nodeid not in record.collect_errors:
                     record.collect_errors[nodeid] = ModuleFailure("error", str(entry.get("message", "")))
                 elif event == "collected":

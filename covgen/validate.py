@@ -101,13 +101,16 @@ class Validator:
             [r.file for r in runnable], coverage_of=sorted({r.gap.path for r in runnable})
         )
         self._restore([*first.outcomes.values(), *first.collect_errors.values()])
+        outcomes = dict(first.outcomes)
+        outcomes.update(await self._without_the_others(
+            [n for n, o in first.outcomes.items() if o.outcome in ("failed", "error")], runnable, coverage=True))
         survivors: dict[str, tuple[_Runnable, TestOutcome, TestVerdict]] = {}
         for item in runnable:
             if item.file in first.collect_errors:
                 failure = first.collect_errors[item.file]
                 verdicts.append(_module_verdict(item.candidate, _MODULE_VERDICTS[failure.kind], _trim(failure.message)))
                 continue
-            tests = {n: o for n, o in first.outcomes.items() if n.startswith(item.file + "::")}
+            tests = {n: o for n, o in outcomes.items() if n.startswith(item.file + "::")}
             if not tests:
                 verdicts.append(_module_verdict(item.candidate, Verdict.FAILED, "the module defines no test that pytest collects"))
                 continue
@@ -130,6 +133,8 @@ class Validator:
             reruns = await asyncio.gather(*(self.runner.run(order) for _, _, order in orders))
             for (run_number, where, _), rerun in zip(orders, reruns):
                 self._restore(rerun.outcomes.values())
+                failed = [n for n in survivors if (o := rerun.outcomes.get(n)) is not None and o.outcome in ("failed", "error")]
+                rerun.outcomes.update(await self._without_the_others(failed, runnable, coverage=False))
                 for nodeid in list(survivors):
                     item, _, verdict = survivors[nodeid]
                     again = rerun.outcomes.get(nodeid)
@@ -145,6 +150,20 @@ class Validator:
         verdicts.extend(verdict for _, _, verdict in survivors.values())
         return verdicts
 
+
+    async def _without_the_others(self, failed: list[str], runnable: list[_Runnable], *, coverage: bool) -> dict[str, TestOutcome]:
+        """Run tests that failed beside other candidates once more, in a process of their own.
+
+        A candidate that changes shared state (a module's defaults) makes the tests after it fail;
+        those that pass without it are its victims, not failures. Whatever is kept is proven
+        together again in the clean run. Returns the outcomes of the tests that passed this time.
+        """
+        if not failed or len({nodeid.split("::", 1)[0] for nodeid in failed}) == len(runnable) == 1:
+            return {}
+        coverage_of = sorted({item.gap.path for item in runnable}) if coverage else ()
+        again = await self.runner.run(failed, coverage_of=coverage_of)
+        self._restore(again.outcomes.values())
+        return {nodeid: outcome for nodeid, outcome in again.outcomes.items() if nodeid in failed and outcome.outcome == "passed"}
 
     def _restore(self, outcomes: Iterable[TestOutcome | ModuleFailure]) -> None:
         """Undo what a test changed in the workspace, so it cannot skew other candidates' runs."""

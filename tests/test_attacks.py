@@ -42,6 +42,13 @@ CALC = textwrap.dedent('''
         if value > high:
             return high
         return value
+
+
+    DEFAULTS = {"rate": 0.1}
+
+
+    def default_tax(cents):
+        return add_tax(cents, DEFAULTS["rate"])
 ''').lstrip()
 
 GOOD = '''
@@ -67,7 +74,9 @@ def calc(tmp_path: Path) -> dict[str, Path]:
     root = tmp_path / "calc"
     (root / "tests").mkdir(parents=True)
     (root / "calc.py").write_text(CALC)
-    (root / "tests" / "test_calc.py").write_text("from calc import clamp\n\n\ndef test_inside():\n    assert clamp(5, 0, 9) == 5\n")
+    (root / "tests" / "test_calc.py").write_text(
+        "import calc\nfrom calc import clamp\n\n\ndef test_inside():\n    assert clamp(5, 0, 9) == 5\n\n\n"
+        "def test_default_rate():\n    assert calc.DEFAULTS[\"rate\"] == 0.1\n")
     (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
     data = tmp_path / ".coverage-calc"
     subprocess.run([sys.executable, "-m", "coverage", "run", "--branch", "--data-file", str(data), "--source", ".", "-m", "pytest",
@@ -115,7 +124,7 @@ def attack(calc: dict[str, Path], tmp_path: Path, *answers: str, screen: str = "
     # The good test of the same wave is kept, and written.
     by_gap = {g["id"].split("::")[1]: g for g in summary["gaps"]}
     if kept is not None:
-        assert sorted(by_gap[gap]["accepted_tests"]) == sorted(kept), by_gap[gap]
+        assert sorted(by_gap[gap]["accepted_tests"]) == sorted(kept), (by_gap[gap]["rejected"], summary["warnings"])
     assert summary["files_written"] == ["tests/covgen/test_calc_covgen.py"]
     written = (root / "tests/covgen/test_calc_covgen.py").read_text()
     assert all(f"def {test}" in written for test in kept or ())
@@ -331,6 +340,27 @@ def test_coverage_added_by_hand_does_not_count(calc, tmp_path: Path) -> None:
     _, gap = attack(calc, tmp_path, textwrap.dedent(fake), screen="permissive", gap="clamp", good=GOOD_CLAMP,
                     kept=("test_below_is_raised_to_low",))
     assert all(verdict != "ACCEPTED" for verdict, _ in verdicts_of(gap, "test_claims_clamp"))
+
+
+def test_a_test_that_changes_the_users_tests_outcome_is_polluting(calc, tmp_path: Path) -> None:
+    # Passes, and covers default_tax; but leaves the module's defaults changed for whatever runs next.
+    polluter = """
+        import calc
+
+        def test_p():
+            calc.DEFAULTS["rate"] = 0.5
+            assert calc.default_tax(100) == 150
+    """
+    good = """
+        from calc import default_tax
+
+        def test_default_tax_adds_ten_percent():
+            assert default_tax(1000) == 1100
+    """
+    _, gap = attack(calc, tmp_path, textwrap.dedent(polluter), gap="default_tax", good=textwrap.dedent(good),
+                    kept=("test_default_tax_adds_ten_percent",))
+    ((verdict, message),) = verdicts_of(gap, "test_p")
+    assert verdict == "POLLUTING" and "test_default_rate" in message and "passed → failed" in message
 
 
 # --- one bad candidate costs only itself ----------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from covgen.sandbox import SandboxPolicy, Workspace, probe
+from covgen.sandbox import SandboxLayers, SandboxPolicy, Workspace, probe, run_sandboxed
 
 
 def run(code: str, tmp_path: Path, policy: SandboxPolicy = SandboxPolicy(wall_seconds=20), **env: str):
@@ -147,3 +147,16 @@ def test_modules_from_the_users_tree_are_recognised(tmp_path: Path) -> None:
         assert workspace.in_users_tree(str(project / "pkg"), sys.executable)
         assert not workspace.in_users_tree(str(workspace.path / "pkg"), sys.executable)
         assert not workspace.in_users_tree("/usr/lib/python3/dist-packages", sys.executable)
+
+
+def test_strict_refuses_to_run_without_filesystem_or_network_isolation(tmp_path: Path) -> None:
+    from covgen.errors import SandboxError
+
+    without_bwrap = SandboxLayers(False, False, True, True, False, "bubblewrap is not installed: apt-get install bubblewrap")
+    assert "filesystem NOT isolated (bubblewrap is not installed" in without_bwrap.describe()
+    with pytest.raises(SandboxError, match="--sandbox strict: this machine lacks filesystem isolation"):
+        asyncio.run(run_sandboxed([sys.executable, "-c", "pass"], cwd=tmp_path, env={}, policy=SandboxPolicy(network="strict"),
+                                  layers=without_bwrap))
+    # With every layer there, strict runs.
+    result = asyncio.run(run_sandboxed(["true"], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, policy=SandboxPolicy(network="strict")))
+    assert result.returncode == 0

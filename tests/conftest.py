@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,22 @@ def covgen(capsys: pytest.CaptureFixture[str]):
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+def module_project(tmp_path: Path, name: str, source: str, test_source: str) -> dict[str, Path]:
+    """A one-module project (`name`.py and its test) with a coverage.py JSON report of that test."""
+    root = tmp_path / name
+    (root / "tests").mkdir(parents=True)
+    (root / f"{name}.py").write_text(source)
+    (root / "tests" / f"test_{name}.py").write_text(test_source)
+    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
+    data = tmp_path / f".coverage-{name}"
+    subprocess.run([sys.executable, "-m", "coverage", "run", "--branch", "--data-file", str(data), "--source", ".", "-m", "pytest",
+                    "-q", "-p", "no:cacheprovider"], cwd=root, check=True, capture_output=True)
+    report = tmp_path / f"{name}.json"
+    subprocess.run([sys.executable, "-m", "coverage", "json", "--data-file", str(data), "-o", str(report)], cwd=root, check=True,
+                   capture_output=True)
+    return {"root": root, "report": report}
 
 
 def load_producers() -> ModuleType:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import module_project
 from support.vllm_stub import StubServer, StubState
 from test_run_llm import tree_digest
 
@@ -71,24 +72,16 @@ def fence(code: str) -> str:
 @pytest.fixture
 def calc(tmp_path: Path) -> dict[str, Path]:
     """A small project whose own test reaches none of `add_tax`; its coverage.py report."""
-    root = tmp_path / "calc"
-    (root / "tests").mkdir(parents=True)
-    (root / "calc.py").write_text(CALC)
-    (root / "tests" / "test_calc.py").write_text(
+    project = module_project(
+        tmp_path, "calc", CALC,
         "import calc\nfrom calc import clamp\n\n\ndef test_inside():\n    assert clamp(5, 0, 9) == 5\n\n\n"
-        "def test_default_rate():\n    assert calc.DEFAULTS[\"rate\"] == 0.1\n")
-    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
-    data = tmp_path / ".coverage-calc"
-    subprocess.run([sys.executable, "-m", "coverage", "run", "--branch", "--data-file", str(data), "--source", ".", "-m", "pytest",
-                    "-q", "-p", "no:cacheprovider"], cwd=root, check=True, capture_output=True)
-    report = tmp_path / "calc.json"
-    subprocess.run([sys.executable, "-m", "coverage", "json", "--data-file", str(data), "-o", str(report)], cwd=root, check=True,
-                   capture_output=True)
+        "def test_default_rate():\n    assert calc.DEFAULTS[\"rate\"] == 0.1\n",
+    )
     outside = tmp_path / "outside"
     outside.mkdir()
     temp = tmp_path / "covgen-tmp"
     temp.mkdir()
-    return {"root": root, "report": report, "outside": outside, "temp": temp, "home": Path.home()}
+    return {**project, "outside": outside, "temp": temp, "home": Path.home()}
 
 
 GOOD_CLAMP = '''

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, module_project
 from support.vllm_stub import StubServer, StubState
 
 
@@ -331,17 +331,7 @@ GOOD_UNLOCK = fence("""
 @pytest.fixture
 def vault(tmp_path: Path) -> dict[str, Path]:
     """A module exploration covers all but one line of: the one behind a password's hash."""
-    root = tmp_path / "vault"
-    (root / "tests").mkdir(parents=True)
-    (root / "vault.py").write_text(VAULT)
-    (root / "tests" / "test_vault.py").write_text("import vault\n\n\ndef test_imports():\n    assert vault\n")
-    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
-    data = tmp_path / ".coverage-vault"
-    subprocess.run([sys.executable, "-m", "coverage", "run", "--branch", "--data-file", str(data), "--source", ".", "-m", "pytest", "-q",
-                    "-p", "no:cacheprovider"], cwd=root, check=True, capture_output=True)
-    report = tmp_path / "vault.json"
-    subprocess.run([sys.executable, "-m", "coverage", "json", "--data-file", str(data), "-o", str(report)], cwd=root, check=True, capture_output=True)
-    return {"root": root, "report": report}
+    return module_project(tmp_path, "vault", VAULT, "import vault\n\n\ndef test_imports():\n    assert vault\n")
 
 
 def test_hybrid_asks_the_model_only_for_what_exploration_left(vault, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from support.vllm_stub import StubServer, StubState
+from conftest import module_project
 from test_run_llm import fence, run_covgen, tree_digest
 
 TEXTKIT = '''\
@@ -60,17 +61,7 @@ TEXTKIT_FILE = "tests/covgen/test_textkit_covgen.py"
 @pytest.fixture
 def textkit(tmp_path: Path) -> dict[str, Path]:
     """A module its own tests only import, and a coverage.py report made before covgen ran."""
-    root = tmp_path / "textkit"
-    (root / "tests").mkdir(parents=True)
-    (root / "textkit.py").write_text(TEXTKIT)
-    (root / "tests" / "test_textkit.py").write_text("import textkit\n\n\ndef test_imports():\n    assert textkit\n")
-    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
-    data = tmp_path / ".coverage-textkit"
-    subprocess.run([sys.executable, "-m", "coverage", "run", "--branch", "--data-file", str(data), "--source", ".", "-m", "pytest", "-q",
-                    "-p", "no:cacheprovider"], cwd=root, check=True, capture_output=True)
-    report = tmp_path / "textkit.json"
-    subprocess.run([sys.executable, "-m", "coverage", "json", "--data-file", str(data), "-o", str(report)], cwd=root, check=True, capture_output=True)
-    return {"root": root, "report": report}
+    return module_project(tmp_path, "textkit", TEXTKIT, "import textkit\n\n\ndef test_imports():\n    assert textkit\n")
 
 
 def written_tests(path: Path) -> list[str]:

@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from covgen.engines import Engine, Proposal, Target
-from covgen.errors import BackendError, CovgenError
+from covgen.errors import BackendError, CovgenError, SourceError
 from covgen.languages import find_units
 from covgen.model import Candidate, CodeUnit, CoverageReport, Gap, TestVerdict, Verdict
 from covgen.project import ProjectFacts
 from covgen.prompts.context import build_context
 from covgen.runners.pytest_runner import PytestRunner, TestOutcome
 from covgen.sandbox import SandboxPolicy, Workspace, probe
+from covgen.sources import read_source
 from covgen.validate import Validator, select
 from covgen.writer import AcceptedTest, module_name, owned_by_covgen, render_files, test_path_for, write_files
 
@@ -102,12 +103,11 @@ def build_targets(gaps: Sequence[Gap], root: Path, facts: ProjectFacts, *, with_
     sources: dict[str, tuple[str, tuple[CodeUnit, ...]]] = {}
     for gap in sorted(gaps, key=lambda g: (g.path, g.start_line)):
         if gap.path not in sources:
-            path = root / gap.path
             try:
-                text = path.read_text(encoding="utf-8")
+                text = read_source(root, gap.path)
                 sources[gap.path] = (text, tuple(find_units("python", text, gap.path)))
-            except Exception as err:  # noqa: BLE001 - one unreadable file must not stop the others
-                warnings.append(f"{gap.path}: skipped ({err})")
+            except SourceError as err:  # one unreadable file must not stop the others
+                warnings.append(f"{err}; skipped")
                 sources[gap.path] = ("", ())
         text, units = sources[gap.path]
         if not text or not gap.path.endswith(".py"):

@@ -47,6 +47,8 @@ class Settings(BaseModel):
     max_tokens: int = Field(default=2048, ge=64)
     structured: bool = False
     wait_for_model: float = Field(default=60.0, ge=0)
+    #: Seconds one request to the model server may go unanswered before it counts as failed.
+    request_timeout: float = Field(default=300.0, gt=0)
     budget_seconds: float | None = Field(default=None, gt=0)
     explore_seconds: float = Field(default=5.0, gt=0)
     test_dir: str = "tests/covgen"

@@ -195,7 +195,14 @@ class _Generation:
                 kept = await self._close_gap(engine, target)
             self.progress(next(done), len(targets), f"{engine.name}: {target.gap.id}: {kept} test(s) pass with new coverage")
 
-        await asyncio.gather(*(bounded(target) for target in targets))
+        tasks = [asyncio.ensure_future(bounded(target)) for target in targets]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            # A fatal error in one gap ends the phase: the others stop, and their errors are reaped.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _close_gap(self, engine: Engine, target: Target) -> int:
         """Work on one gap until a test passes with new coverage or attempts run out; return how many did."""

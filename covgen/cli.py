@@ -117,7 +117,8 @@ def gaps(
 @click.option("--seed", type=int)
 @click.option("--max-tokens", type=int, help="Max completion tokens per answer (default 2048).")
 @click.option("--structured", is_flag=True, default=None, help="Ask for JSON-schema structured output.")
-@click.option("--wait-for-model", type=float, help="Seconds to wait for the server's /health (default 60).")
+@click.option("--wait-for-model", type=float, help="Seconds to wait for the server to come up (default 60).")
+@click.option("--request-timeout", type=float, help="Seconds one model request may go unanswered (default 300).")
 @click.option("--explore-seconds", type=float, help="Exploration budget per gap for the model-free engine (default 5).")
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path), help="Record model answers to this JSONL file.")
 @click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), help="Replay answers recorded with --record.")
@@ -181,6 +182,7 @@ async def _run(root: Path, report: CoverageReport, gaps: list[Gap], settings: Se
         settings.engine, model_url=settings.model_url, model=settings.model, concurrency=settings.concurrency,
         candidates=settings.candidates, temperature=settings.temperature, seed=settings.seed,
         max_tokens=settings.max_tokens, structured=settings.structured, wait_for_model=settings.wait_for_model,
+        request_timeout=settings.request_timeout,
         record=record, replay=replay, audit_log=(root / settings.audit_log) if settings.audit_log else None,
         explore_seconds=settings.explore_seconds, python=python, root=root.resolve(), screen=settings.screen,
     )

@@ -47,6 +47,8 @@ class Settings(BaseModel):
     max_tokens: int = Field(default=2048, ge=64)
     structured: bool = False
     wait_for_model: float = Field(default=60.0, ge=0)
+    #: Seconds one request to the model server may go unanswered before it counts as failed.
+    request_timeout: float = Field(default=300.0, gt=0)
     budget_seconds: float | None = Field(default=None, gt=0)
     explore_seconds: float = Field(default=5.0, gt=0)
     test_dir: str = "tests/covgen"
@@ -68,6 +70,12 @@ class Settings(BaseModel):
 
 
 _ENV_PREFIX = "COVGEN_"
+#: Settings naming places in the project. From pyproject.toml (or by default) they must stay
+#: inside it: the file is in the repository, which a pull request can change. Flags and COVGEN_*
+#: variables come from whoever runs covgen (a CI job definition is as trusted as its command
+#: line) and may point anywhere. ``python`` is checked as spelt, not resolved: a virtualenv's
+#: interpreter is a symlink to one outside the project by design.
+_PROJECT_PATHS = ("audit_log", "test_dir", "source_roots", "python")
 
 
 def load_settings(root: Path, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -93,11 +101,34 @@ def load_settings(root: Path, flags: Mapping[str, Any] | None = None, env: Mappi
             values[name] = value
             origin[name] = f"--{name.replace('_', '-')}"
     try:
-        return Settings(**values)
+        settings = Settings(**values)
     except ValidationError as err:
         problem = err.errors()[0]
         key = str(problem["loc"][0]) if problem["loc"] else "?"
         raise ConfigError(f"{origin.get(key, key)}: {problem['msg']}", slug="bad-value") from err
+    return _kept_inside(settings, root, origin, pyproject)
+
+
+def _kept_inside(settings: Settings, root: Path, origin: dict[str, str], pyproject: Path) -> Settings:
+    """Refuse project paths from pyproject.toml (or defaults) that leave the project."""
+    from covgen.sources import outside_root
+
+    for name in _PROJECT_PATHS:
+        where = origin.get(name, f"default {name}")
+        if where.startswith(("--", "environment variable")):
+            continue
+        value = getattr(settings, name)
+        for path in value if isinstance(value, tuple) else (value,):
+            escape = None if path is None else outside_root(root, path, follow_symlinks=name != "python")
+            if escape is not None:
+                raise ConfigError(
+                    f"{where}: {path!r} {escape}; paths from pyproject.toml and defaults stay inside the project "
+                    f"(a command-line flag or {_ENV_PREFIX}{name.upper()} may point elsewhere)", slug="outside-root",
+                )
+    if settings.python is not None and origin.get("python", "").startswith(str(pyproject)):
+        # Relative to the project, like every other path in its pyproject.toml.
+        return settings.model_copy(update={"python": str(root.absolute() / settings.python)})
+    return settings
 
 
 def _read_table(pyproject: Path) -> dict[str, Any]:

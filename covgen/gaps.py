@@ -10,6 +10,7 @@ from pathlib import Path
 from covgen.errors import SourceError
 from covgen.languages import find_units, supports
 from covgen.model import CodeUnit, CoverageReport, FileCoverage, Gap, ReportMethod
+from covgen.sources import read_source
 
 __all__ = ["GapSearch", "find_gaps", "rank_key"]
 
@@ -92,14 +93,12 @@ def _source_units(file: FileCoverage, root: Path, warnings: list[str]) -> list[C
         if file.methods:
             warnings.append(f"{file.path}: no parser for this language; using the report's own method data")
         return None
-    path = Path(file.path) if Path(file.path).is_absolute() else root / file.path
-    if not file.exists or not path.is_file():
+    if not file.exists:
         warnings.append(f"{file.path}: source not found; using the report's own method data")
         return None
     try:
-        source = path.read_text(encoding="utf-8", errors="surrogateescape")
-        return find_units(file.language, source, file.path)
-    except (SourceError, OSError) as err:
+        return find_units(file.language, read_source(root, file.path), file.path)
+    except SourceError as err:
         warnings.append(f"{err}; using the report's own method data")
         return None
 

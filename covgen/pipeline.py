@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from covgen.engines import Engine, Proposal, Target
-from covgen.errors import BackendError, CovgenError
+from covgen.errors import BackendError, CovgenError, SourceError
 from covgen.languages import find_units
 from covgen.model import Candidate, CodeUnit, CoverageReport, Gap, TestVerdict, Verdict
 from covgen.project import ProjectFacts
@@ -31,6 +31,7 @@ from covgen.runners.pytest_runner import PytestRunner
 from covgen.confirm import CleanRun, clean_run, digest
 from covgen.sandbox import SandboxLayers, SandboxPolicy, Workspace, probe
 from covgen.screen import Screen, ScreenMode, project_modules
+from covgen.sources import read_source
 from covgen.validate import Validator, select
 from covgen.writer import AcceptedTest, covgen_files, module_name, owned_by_covgen, render_files, test_path_for, write_files
 
@@ -110,12 +111,11 @@ def build_targets(gaps: Sequence[Gap], root: Path, facts: ProjectFacts, *, with_
     sources: dict[str, tuple[str, tuple[CodeUnit, ...]]] = {}
     for gap in sorted(gaps, key=lambda g: (g.path, g.start_line)):
         if gap.path not in sources:
-            path = root / gap.path
             try:
-                text = path.read_text(encoding="utf-8")
+                text = read_source(root, gap.path)
                 sources[gap.path] = (text, tuple(find_units("python", text, gap.path)))
-            except Exception as err:  # noqa: BLE001 - one unreadable file must not stop the others
-                warnings.append(f"{gap.path}: skipped ({err})")
+            except SourceError as err:  # one unreadable file must not stop the others
+                warnings.append(f"{err}; skipped")
                 sources[gap.path] = ("", ())
         text, units = sources[gap.path]
         if not text or not gap.path.endswith(".py"):
@@ -203,7 +203,14 @@ class _Generation:
                 kept = await self._close_gap(engine, target)
             self.progress(next(done), len(targets), f"{engine.name}: {target.gap.id}: {kept} test(s) pass with new coverage")
 
-        await asyncio.gather(*(bounded(target) for target in targets))
+        tasks = [asyncio.ensure_future(bounded(target)) for target in targets]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            # A fatal error in one gap ends the phase: the others stop, and their errors are reaped.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _close_gap(self, engine: Engine, target: Target) -> int:
         """Work on one gap until a test passes with new coverage or attempts run out; return how many did."""

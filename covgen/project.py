@@ -37,7 +37,8 @@ class ProjectFacts:
                 if name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")):
                     path = Path(directory) / name
                     relative = path.relative_to(self.root).as_posix()
-                    if relative.startswith(self.covgen_test_dir):
+                    # A symlink may lead out of the project; its text would go into prompts.
+                    if relative.startswith(self.covgen_test_dir) or path.is_symlink():
                         continue
                     try:
                         found[relative] = path.read_text(encoding="utf-8", errors="replace")
@@ -55,9 +56,7 @@ class ProjectFacts:
     def fixtures(self) -> list[Fixture]:
         """``@pytest.fixture`` functions of every conftest.py, which generated tests may use."""
         found = []
-        for path in sorted(self.root.rglob("conftest.py")):
-            if any(part in _SKIP or part.startswith(".") for part in path.relative_to(self.root).parts[:-1]):
-                continue
+        for path in self._conftests():
             try:
                 tree = ast.parse(path.read_text(encoding="utf-8"))
             except (OSError, SyntaxError, UnicodeDecodeError):
@@ -68,3 +67,14 @@ class ProjectFacts:
                 ):
                     found.append(Fixture(node.name, f"def {node.name}({ast.unparse(node.args)})", path.relative_to(self.root).as_posix()))
         return found
+
+    def _conftests(self) -> list[Path]:
+        # os.walk, unlike Path.rglob before Python 3.13, never follows a symlinked directory out
+        # of the project; symlinked files are skipped for the same reason.
+        found = []
+        for directory, subdirs, names in os.walk(self.root):
+            subdirs[:] = sorted(d for d in subdirs if d not in _SKIP and not d.startswith("."))
+            path = Path(directory) / "conftest.py"
+            if "conftest.py" in names and not path.is_symlink():
+                found.append(path)
+        return sorted(found)

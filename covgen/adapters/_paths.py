@@ -55,6 +55,8 @@ class PathResolver:
         # have; its tail usually still names the file in this checkout.
         parts = [part for part in spelt.split("/") if part]
         for start in range(1, len(parts)):
+            if ".." in parts[start:]:
+                continue  # a tail that climbs out is not a file of this checkout
             tail = "/".join(parts[start:])
             if (self.root / tail).is_file():
                 return Resolved(tail, True)

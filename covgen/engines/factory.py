@@ -26,6 +26,7 @@ async def open_engine(
     max_tokens: int,
     structured: bool,
     wait_for_model: float,
+    request_timeout: float,
     record: Path | None,
     replay: Path | None,
     audit_log: Path | None,
@@ -44,15 +45,19 @@ async def open_engine(
             structured=structured, audit=AuditLog(audit_log), label=label,
         )
 
-    async def server(wait: float) -> LlmEngine:
+    async def live(wait: float) -> OpenAICompatBackend:
         backend = OpenAICompatBackend(
-            model_url or DEFAULT_MODEL_URL, model=model, api_key=os.environ.get("COVGEN_API_KEY"), concurrency=concurrency
+            model_url or DEFAULT_MODEL_URL, model=model, api_key=os.environ.get("COVGEN_API_KEY"), concurrency=concurrency,
+            request_timeout=request_timeout,
         )
         try:
             await backend.start(wait_seconds=wait)
         except BaseException:
             await backend.aclose()
             raise
+        return backend
+
+    def server(backend: OpenAICompatBackend) -> LlmEngine:
         if record is not None:
             from covgen.engines.replay import ReplayBackend
 
@@ -60,7 +65,7 @@ async def open_engine(
         return llm(backend, f"vLLM server at {backend.base_url}")
 
     if kind == "llm":
-        return [await server(wait_for_model)], "chosen with --engine llm"
+        return [server(await live(wait_for_model))], "chosen with --engine llm"
     if kind == "replay":
         if replay is None:
             raise UsageError("--engine replay needs --replay PATH (a file written by --record)")
@@ -79,12 +84,13 @@ async def open_engine(
     if kind == "explore":
         return [explore], "chosen with --engine explore"
     if kind == "hybrid":
-        return [explore, await server(wait_for_model)], "chosen with --engine hybrid: exploration first, the model on what remains"
+        return [explore, server(await live(wait_for_model))], "chosen with --engine hybrid: exploration first, the model on what remains"
     if kind != "auto":
         raise UsageError(f"unknown --engine {kind!r}; choose from {', '.join(ENGINE_NAMES)}")
     if not model_url:
         return [explore], "no model endpoint configured (--model-url or COVGEN_MODEL_URL), so the model-free engine ran"
     try:
-        return [await server(3.0)], f"the model endpoint {model_url} answered /health"
+        backend = await live(3.0)
     except BackendError as err:
         return [explore], f"the model endpoint did not answer ({err}); the model-free engine ran instead"
+    return [server(backend)], f"the model endpoint {model_url} answered {backend.live_via}"

@@ -1,54 +1,88 @@
-"""The production path: a vLLM server's OpenAI-compatible API, over one pooled HTTP client.
+"""The production path: an OpenAI-compatible server (vLLM, or any other), over one pooled HTTP client.
 
 Requests run concurrently up to ``--concurrency``, each asking for ``n`` candidates (vLLM
 prefills the prompt once and decodes the samples together). Transient failures — connection
-errors, 429 and 5xx — are retried with exponential backoff; anything else is an answer. Prompts
-are sized exactly with ``/tokenize`` when the server has it and the size could matter.
-Structured output, when asked for,
-goes through ``response_format`` (vLLM ≥ 0.12 ignores the removed ``guided_*`` fields silently,
-so they are never sent) and the answer is checked against the schema.
+errors, 429 and 5xx — are retried with exponential backoff, or after the server's
+``Retry-After`` (capped); covgen says so in its own words. A request unanswered after
+``--request-timeout`` seconds fails; while one waits, a line says so. Every request body is
+built in one place, which redacts every string in it: nothing reaches the server unredacted.
+
+Liveness is vLLM's ``/health`` where the server has it and ``/v1/models`` where it does not
+(LiteLLM, llama.cpp, hosted endpoints). Prompts are sized exactly with ``/tokenize`` when the
+server has it and the size could matter, and bounded by their UTF-8 bytes when it does not.
+Structured output, when asked for, goes through ``response_format`` (vLLM ≥ 0.12 ignores the
+removed ``guided_*`` fields silently, so they are never sent) and the answer is checked against
+the schema.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import email.utils
 import json
+import random
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
-import stamina
 
 from covgen.engines import ChatBackend, ChatResult, Message, Proposal, Target
 from covgen.errors import BackendError
 from covgen.extract import extract_python, extract_structured
 from covgen.prompts.pytest_family import TESTS_SCHEMA, messages_for, repair_messages
+from covgen.redact import redact_json
 
-__all__ = ["OpenAICompatBackend", "LlmEngine", "AuditLog", "DEFAULT_MODEL_URL"]
+__all__ = ["OpenAICompatBackend", "LlmEngine", "AuditLog", "DEFAULT_MODEL_URL", "DEFAULT_REQUEST_TIMEOUT"]
 
 DEFAULT_MODEL_URL = "http://localhost:8000/v1"
-#: Used when the server has no /tokenize: a deliberately pessimistic characters-per-token.
-_CHARS_PER_TOKEN = 3.0
+#: A non-streamed answer of 2048 tokens from a busy server takes minutes, not ten.
+DEFAULT_REQUEST_TIMEOUT = 300.0
 #: Chat-template tokens a message can add around its content (role markers, separators); generous.
 _TEMPLATE_TOKENS_PER_MESSAGE = 32
 #: …and once per prompt (a default system text some templates insert, the generation prompt).
 _TEMPLATE_TOKENS = 256
+#: Liveness and tokenize round trips are small; they never wait as long as a completion.
+_PROBE_TIMEOUT = 5.0
+_TOKENIZE_TIMEOUT = 30.0
 
 
-class _RetryableStatus(Exception):
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(f"HTTP {response.status_code}: {response.text[:200]}")
-        self.response = response
+def _stderr_line(message: str) -> None:
+    sys.stderr.write(f"covgen: {message}\n")
+    sys.stderr.flush()
 
 
-def _retryable(error: Exception) -> bool:
-    return isinstance(error, (httpx.TransportError, _RetryableStatus))
+def _snippet(response: httpx.Response, limit: int = 200) -> str:
+    """A server's answer, short and on one line, for an error message."""
+    text = " ".join(response.content[: limit * 4].decode("utf-8", errors="replace").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds the server asked to wait (``Retry-After``: seconds or an HTTP date), or None."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class _NoAnswer(Exception):
+    """A request went unanswered for the whole request timeout."""
 
 
 class OpenAICompatBackend:
-    """Chat completions, model discovery, readiness and tokenization against one vLLM server."""
+    """Chat completions, model discovery, liveness and tokenization against one OpenAI-compatible server."""
 
     def __init__(
         self,
@@ -57,20 +91,33 @@ class OpenAICompatBackend:
         model: str | None = None,
         api_key: str | None = None,
         concurrency: int = 32,
-        request_timeout: float = 600.0,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         attempts: int = 5,
         retry_wait: float = 0.5,
+        retry_after_cap: float = 60.0,
+        notify: Callable[[str], None] = _stderr_line,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        # /health and /tokenize live at the server root, outside /v1.
+        # vLLM's /health and /tokenize live at the server root, outside /v1.
         self.server_url = self.base_url.removesuffix("/v1")
         self.model = model or ""
+        self.request_timeout = request_timeout
         self.attempts = attempts
         self.retry_wait = retry_wait
+        self.retry_after_cap = retry_after_cap
+        #: The endpoint that showed the server alive: "/health" or ".../models".
+        self.live_via = ""
+        self._notify = notify
         self._semaphore = asyncio.Semaphore(concurrency)
         self._max_model_len: int | None = None
+        #: What /health answered once it showed the server has none ("" while it may have one).
+        self._no_health = ""
         self._tokenize = True
+        #: Completions received; one unanswered before the first means nothing works.
+        self._answered = 0
+        self._waiting_since: dict[int, float] = {}
+        self._last_notice = 0.0
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(
             headers=headers,
@@ -84,107 +131,212 @@ class OpenAICompatBackend:
         return self._max_model_len
 
     async def start(self, wait_seconds: float = 60.0) -> None:
-        """Wait for ``/health``, learn the model name and context length, or raise BackendError."""
+        """Wait until the server is alive, learn the model name and context length, or raise BackendError."""
         deadline = time.monotonic() + wait_seconds
         delay = 0.2
-        last_error = "no answer"
         while True:
-            try:
-                response = await self._client.get(f"{self.server_url}/health", timeout=5.0)
-                if response.status_code == 200:
-                    break
-                last_error = f"/health answered HTTP {response.status_code}"
-            except httpx.HTTPError as err:
-                last_error = type(err).__name__
+            models, problem = await self._alive(min(_PROBE_TIMEOUT, max(0.5, deadline - time.monotonic())))
+            if not problem:
+                break
             if time.monotonic() + delay > deadline:
                 raise BackendError(
-                    f"model server at {self.base_url} is unreachable ({last_error} after {wait_seconds:g} s); "
-                    "start one with `vllm serve <model>` and pass --model-url, or use --engine explore"
+                    f"model server at {self.base_url} is unreachable ({problem}; still after {wait_seconds:g} s); "
+                    "start one with `vllm serve <model>` (or any OpenAI-compatible server) and pass --model-url, "
+                    "or use --engine explore"
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
-        models = await self._get_json(f"{self.base_url}/models")
-        served = [entry.get("id") for entry in models.get("data", []) if isinstance(entry, dict)]
+        if models is None:
+            models = await self._request("GET", f"{self.base_url}/models", None)
+        entries = [entry for entry in models.get("data") or [] if isinstance(entry, dict)]
+        served = [str(entry.get("id")) for entry in entries]
         if not self.model:
             if not served:
                 raise BackendError(f"model server at {self.base_url} serves no model (/v1/models is empty)")
-            self.model = str(served[0])
+            self.model = served[0]
         elif served and self.model not in served:
-            raise BackendError(f"model server at {self.base_url} does not serve {self.model!r}; it serves {', '.join(map(str, served))}")
+            raise BackendError(f"model server at {self.base_url} does not serve {self.model!r}; it serves {', '.join(served)}")
+        length = next((entry.get("max_model_len") for entry in entries if str(entry.get("id")) == self.model), None)
+        if isinstance(length, int) and length > 0:
+            self._max_model_len = length  # vLLM says so here; /tokenize, if present, says it again
         await self.count_tokens([{"role": "user", "content": "ping"}])
+
+    async def _alive(self, timeout: float) -> tuple[dict[str, Any] | None, str]:
+        """Ask ``/health`` (vLLM), else ``/v1/models``: (the models document if read, "" or what went wrong)."""
+        if not self._no_health:
+            try:
+                response = await self._client.get(f"{self.server_url}/health", timeout=timeout)
+            except httpx.HTTPError as err:
+                return None, f"/health: {_describe(err)}"
+            if response.status_code == 200:
+                self.live_via = "/health"
+                return None, ""
+            if response.status_code not in (404, 405):
+                return None, f"/health answered HTTP {response.status_code}: {_snippet(response)}"
+            self._no_health = f"/health answered HTTP {response.status_code}"  # not vLLM: LiteLLM, llama.cpp, hosted
+        models_url = f"{self.base_url}/models"
+        path = httpx.URL(models_url).path
+        try:
+            response = await self._client.get(models_url, timeout=timeout)
+        except httpx.HTTPError as err:
+            return None, f"{self._no_health}; {path}: {_describe(err)}"
+        if response.status_code in (401, 403):
+            raise BackendError(
+                f"model server at {self.base_url} refused covgen: {path} answered HTTP {response.status_code}: {_snippet(response)} "
+                "(covgen sends COVGEN_API_KEY as its bearer token)"
+            )
+        if response.status_code == 200:
+            try:
+                document = json.loads(response.content)
+            except ValueError:
+                document = None
+            if isinstance(document, dict):
+                self.live_via = path
+                return document, ""
+            return None, f"{self._no_health}; {path} answered something that is not JSON: {_snippet(response)}"
+        return None, f"{self._no_health}; {path} answered HTTP {response.status_code}: {_snippet(response)}"
 
     async def chat(self, messages: Sequence[Message], *, n: int, sampling: dict[str, Any]) -> ChatResult:
         body = {"model": self.model, "messages": list(messages), "n": n, **sampling}
-        document = await self._post_json(f"{self.base_url}/chat/completions", body)
+        document = await self._request("POST", f"{self.base_url}/chat/completions", body)
+        self._answered += 1
         try:
-            texts = tuple(str(choice["message"]["content"] or "") for choice in document["choices"])
-        except (KeyError, TypeError) as err:
-            raise BackendError(f"model server at {self.base_url} sent a malformed completion ({err})") from err
-        usage = document.get("usage") or {}
-        details = usage.get("prompt_tokens_details") or {}
-        return ChatResult(
-            texts=texts,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
-            cached_tokens=int(details.get("cached_tokens") or 0),
-            truncated=sum(1 for choice in document["choices"] if choice.get("finish_reason") == "length"),
-        )
+            choices = document["choices"]
+            texts = tuple(str(choice["message"]["content"] or "") for choice in choices)
+            usage = document.get("usage") or {}
+            details = usage.get("prompt_tokens_details") or {}
+            return ChatResult(
+                texts=texts,
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+                cached_tokens=int(details.get("cached_tokens") or 0),
+                truncated=sum(1 for choice in choices if choice.get("finish_reason") == "length"),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise BackendError(
+                f"model server at {self.base_url} sent a malformed completion ({type(err).__name__}: {err})", slug="bad-answer", fatal=False,
+            ) from err
 
     async def count_tokens(self, messages: Sequence[Message]) -> int | None:
         if not self._tokenize:
             return None
         try:
-            response = await self._client.post(
-                f"{self.server_url}/tokenize", json={"model": self.model, "messages": list(messages)}, timeout=30.0
-            )
-        except httpx.HTTPError:
+            response = await self._send("POST", f"{self.server_url}/tokenize", {"model": self.model, "messages": list(messages)},
+                                        timeout=min(_TOKENIZE_TIMEOUT, self.request_timeout))
+            document = json.loads(response.content) if response.status_code == 200 else None
+            if not isinstance(document, dict):
+                raise ValueError(f"HTTP {response.status_code}")
+            if document.get("max_model_len"):
+                self._max_model_len = int(document["max_model_len"])
+            return int(document.get("count", 0))
+        except (httpx.HTTPError, _NoAnswer, ValueError, TypeError):
+            # No /tokenize (any server but vLLM), or a broken one: prompts are bounded by bytes from now on.
+            self._tokenize = False
             return None
-        if response.status_code != 200:
-            self._tokenize = False  # an older server or a proxy without it: estimate from now on
-            return None
-        document = response.json()
-        if document.get("max_model_len"):
-            self._max_model_len = int(document["max_model_len"])
-        return int(document.get("count", 0))
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def _get_json(self, url: str) -> dict[str, Any]:
-        return await self._request("GET", url, None)
-
-    async def _post_json(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._request("POST", url, body)
-
     async def _request(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        """Send with retries; the JSON object the server answered, or BackendError."""
         async with self._semaphore:
-            try:
-                async for attempt in stamina.retry_context(
-                    on=_retryable, attempts=self.attempts, wait_initial=self.retry_wait, wait_max=30.0, timeout=None
-                ):
-                    with attempt:
-                        response = await self._client.request(method, url, json=body)
-                        # 429 and 5xx are transient; any other status is an answer (a 400 is the prompt's fault).
-                        if response.status_code == 429 or response.status_code >= 500:
-                            raise _RetryableStatus(response)
-            except (httpx.TransportError, _RetryableStatus) as err:
-                raise BackendError(f"model server at {self.base_url} failed after {self.attempts} attempts: {err}") from err
+            for attempt in range(1, self.attempts + 1):
+                wait: float | None = None
+                try:
+                    response = await self._send(method, url, body, timeout=self.request_timeout)
+                except _NoAnswer:
+                    # Waiting that long again would not help; a server that has answered nothing
+                    # at all is not serving, and the run ends rather than wait out every gap.
+                    nothing = self._answered == 0
+                    raise BackendError(
+                        f"model server at {self.base_url} did not answer within {self.request_timeout:g} s (--request-timeout)"
+                        + ("; it has answered nothing so far" if nothing else ""), slug="timeout", fatal=nothing,
+                    ) from None
+                except httpx.TransportError as err:
+                    problem = _describe(err)
+                else:
+                    # 429 and 5xx are transient; any other status is an answer (a 400 is the prompt's fault).
+                    if response.status_code != 429 and response.status_code < 500:
+                        break
+                    problem = f"HTTP {response.status_code}"
+                    wait = _retry_after(response)
+                if attempt == self.attempts:
+                    raise BackendError(f"model server at {self.base_url} failed after {self.attempts} attempts: {problem}")
+                delay = wait if wait is not None else self.retry_wait * 2 ** (attempt - 1) * random.uniform(1.0, 1.25)
+                delay = min(delay, self.retry_after_cap)
+                self._say(f"model server at {self.base_url} answered {problem}; retrying in {delay:.1f} s "
+                          f"(attempt {attempt + 1} of {self.attempts})", every=1.0)
+                await asyncio.sleep(delay)
         if response.status_code != 200:
             raise BackendError(
-                f"model server at {self.base_url} refused the request: HTTP {response.status_code}: {response.text[:300]}",
+                f"model server at {self.base_url} refused the request: HTTP {response.status_code}: {_snippet(response, 300)}",
                 fatal=False,
             )
         try:
-            document = response.json()
-        except json.JSONDecodeError as err:
-            raise BackendError(f"model server at {self.base_url} answered with something that is not JSON") from err
+            document = json.loads(response.content)
+        except ValueError as err:  # not UTF-8 (UnicodeDecodeError) or not JSON
+            raise BackendError(
+                f"model server at {self.base_url} answered with something that is not UTF-8 JSON ({type(err).__name__}): "
+                f"{_snippet(response, 80)}", slug="bad-answer", fatal=False,
+            ) from err
         if not isinstance(document, dict):
-            raise BackendError(f"model server at {self.base_url} answered with unexpected JSON")
+            raise BackendError(f"model server at {self.base_url} answered with unexpected JSON: {_snippet(response, 80)}",
+                               slug="bad-answer", fatal=False)
         return document
+
+    async def _send(self, method: str, url: str, body: dict[str, Any] | None, *, timeout: float) -> httpx.Response:
+        """One HTTP exchange, bounded by `timeout` in total; says so while it waits long.
+
+        The body is built here and only here: every string in it is redacted first.
+        """
+        content = None if body is None else json.dumps(redact_json(body)).encode("ascii")
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        call = asyncio.ensure_future(self._client.request(method, url, content=content, headers=headers, timeout=timeout))
+        started = time.monotonic()
+        key = id(call)
+        self._waiting_since[key] = started
+        notice_every = min(30.0, timeout / 2)
+        try:
+            while True:
+                remaining = started + timeout - time.monotonic()
+                if remaining <= 0:
+                    raise _NoAnswer
+                done, _ = await asyncio.wait({call}, timeout=min(remaining, notice_every))
+                if done:
+                    try:
+                        return call.result()
+                    except httpx.TimeoutException as err:
+                        if isinstance(err, httpx.ConnectTimeout):
+                            raise
+                        raise _NoAnswer from err
+                oldest = min(self._waiting_since.values())
+                self._say(
+                    f"waiting for the model server at {self.base_url}: {len(self._waiting_since)} request(s) unanswered, "
+                    f"the oldest for {time.monotonic() - oldest:.0f} s (each gives up after {timeout:g} s; --request-timeout)",
+                    every=notice_every,
+                )
+        finally:
+            del self._waiting_since[key]
+            call.cancel()
+            # Reap it here: an abandoned request must not end as an unretrieved exception.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await call
+
+    def _say(self, message: str, *, every: float) -> None:
+        # Concurrent requests wait and retry together; one line per interval says it for all.
+        now = time.monotonic()
+        if now - self._last_notice >= every:
+            self._last_notice = now
+            self._notify(message)
+
+
+def _describe(error: httpx.HTTPError) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 class AuditLog:
-    """Append-only JSONL of every request and answer (already redacted; never the API key)."""
+    """Append-only JSONL of every request and answer, redacted as it is written (never the API key)."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -195,7 +347,7 @@ class AuditLog:
         if self.path is None:
             return
         with self.path.open("a", encoding="utf-8") as stream:
-            stream.write(json.dumps({"time": round(time.time(), 3), **entry}, sort_keys=True) + "\n")
+            stream.write(json.dumps({"time": round(time.time(), 3), **redact_json(entry)}, sort_keys=True) + "\n")
 
 
 class LlmEngine:
@@ -234,9 +386,10 @@ class LlmEngine:
         messages = messages_for(context, structured=self.structured)
         budget = self._prompt_budget()
         while budget is not None and not _surely_fits(messages, budget):
-            tokens = await self._tokens(messages)
+            # Without /tokenize the byte bound is the count: trimmed until it surely fits.
+            tokens = await self.backend.count_tokens(messages)
             smaller = context.without_lowest()
-            if tokens <= budget or smaller is None:
+            if (tokens is not None and tokens <= budget) or smaller is None:
                 break
             context = smaller
             messages = messages_for(context, structured=self.structured)
@@ -284,12 +437,6 @@ class LlmEngine:
     def _prompt_budget(self) -> int | None:
         limit = self.backend.max_model_len
         return None if limit is None else limit - self.max_completion_tokens - 16
-
-    async def _tokens(self, messages: list[Message]) -> int:
-        exact = await self.backend.count_tokens(messages)
-        if exact is not None:
-            return exact
-        return int(sum(len(m["content"]) for m in messages) / _CHARS_PER_TOKEN) + 8 * len(messages)
 
 
 def _surely_fits(messages: Sequence[Message], budget: int) -> bool:

@@ -5,6 +5,10 @@ model path is exercised over real sockets: ``/health``, ``/v1/models``, ``/token
 ``/v1/chat/completions`` with ``n`` choices and ``usage`` (including cached prompt tokens, from a
 simulated prefix cache of 16-token blocks). Answers come from a script keyed by the method named
 in the prompt's "Code under test" heading, one list of answers per attempt.
+
+Switches make it misbehave the way other servers do: no ``/health`` or ``/tokenize`` (LiteLLM,
+llama.cpp, hosted endpoints), ``/v1/models`` refusing, 429 with ``Retry-After``, an answer that
+is not UTF-8, a completion that never comes. Every request body is kept as the bytes received.
 """
 
 from __future__ import annotations
@@ -35,10 +39,24 @@ class StubState:
     script: dict[str, list[list[str]]] = field(default_factory=dict)
     default_answer: str = "I cannot help with that."
     healthy: bool = True
+    #: False: no /health route at all (404), like any OpenAI-compatible server but vLLM.
+    health_route: bool = True
     tokenize: bool = True
+    #: /v1/models answers this status (401: a server that wants an API key).
+    models_status: int = 200
     #: Fail this many chat requests with HTTP 503 before answering (retry tests).
     fail_next: int = 0
+    #: Answer this many chat requests with HTTP 429 and this Retry-After header first.
+    throttle_next: int = 0
+    retry_after: str = "1"
+    #: Answer chat requests with these raw bytes (HTTP 200) instead of a completion.
+    raw_answer: bytes | None = None
+    #: Accept chat requests and never answer them (until the server shuts down).
+    hang: bool = False
     requests: list[dict[str, Any]] = field(default_factory=list)
+    #: (path, body bytes, monotonic time) of every POST, as received.
+    raw_requests: list[tuple[str, bytes, float]] = field(default_factory=list)
+    closing: threading.Event = field(default_factory=threading.Event)
     tokenize_requests: int = 0
     blocks_seen: set[int] = field(default_factory=set)
     #: Optional hook deciding how long a completion takes (the bench's continuous-batching model).
@@ -83,25 +101,34 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def _send(self, status: int, document: dict[str, Any]) -> None:
-        body = json.dumps(document).encode()
+    def _send(self, status: int, document: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        self._send_bytes(status, json.dumps(document).encode(), headers)
+
+    def _send_bytes(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 
     def do_GET(self) -> None:  # noqa: N802
-        if self.path == "/health":
+        if self.path == "/health" and self.state.health_route:
             self._send(200 if self.state.healthy else 503, {})
+        elif self.path == "/v1/models" and self.state.models_status != 200:
+            self._send(self.state.models_status, {"error": {"message": "Invalid API key", "code": self.state.models_status}})
         elif self.path == "/v1/models":
             self._send(200, {"object": "list", "data": [{"id": self.state.model, "object": "model", "max_model_len": self.state.max_model_len}]})
         else:
             self._send(404, {"error": "not found"})
 
     def do_POST(self) -> None:  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+        raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        body = json.loads(raw or b"{}")
         state = self.state
+        with state.lock:
+            state.raw_requests.append((self.path, raw, time.monotonic()))
         if self.path == "/tokenize":
             with state.lock:
                 state.tokenize_requests += 1
@@ -116,13 +143,21 @@ class _Handler(BaseHTTPRequestHandler):
             return
         with state.lock:
             state.requests.append(body)
-            if state.fail_next > 0:
-                state.fail_next -= 1
-                failing = True
-            else:
-                failing = False
+            failing = state.fail_next > 0
+            throttled = not failing and state.throttle_next > 0
+            state.fail_next -= failing
+            state.throttle_next -= throttled
         if failing:
             self._send(503, {"error": "overloaded"})
+            return
+        if throttled:
+            self._send(429, {"error": "rate limited"}, {"Retry-After": state.retry_after})
+            return
+        if state.hang:
+            state.closing.wait()
+            return
+        if state.raw_answer is not None:
+            self._send_bytes(200, state.raw_answer)
             return
         if body.get("model") != state.model:
             self._send(404, {"error": f"model {body.get('model')!r} not found"})
@@ -178,5 +213,6 @@ class StubServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.state.closing.set()  # lets hanging handlers go
         self.httpd.shutdown()
         self.httpd.server_close()

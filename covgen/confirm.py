@@ -74,7 +74,7 @@ async def clean_run(
             destination.write_text(text, encoding="utf-8")
         scratch = workspace.scratch("clean")
         junit = scratch / "junit.xml"
-        pytest_args = ["-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-q", "--color=no",
+        pytest_args = ["-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-o", "log_cli=false", "-q", "--color=no",
                        f"--junitxml={junit}", "--rootdir", str(workspace.path), *args]
         data_file = scratch / "coverage"
         if coverage_of:

@@ -186,7 +186,7 @@ class PytestRunner:
         state = self.workspace.state
         results = state / f"results-{self._runs}.jsonl"
         pytest_args = [
-            "-m", "pytest", "-p", "covgen_probe", "-p", "no:cacheprovider", "-o", "addopts=",
+            "-m", "pytest", "-p", "covgen_probe", "-p", "no:cacheprovider", "-o", "addopts=", "-o", "log_cli=false",
             "-q", "--color=no", "--continue-on-collection-errors", "--rootdir", str(self.workspace.path),
             *(f"--deselect={nodeid}" for nodeid in deselect), *tests,
         ]

@@ -80,6 +80,10 @@ class GapOutcome:
     gained_branches: int
     verdicts: dict[str, int]
     rejected: tuple[Rejection, ...] = ()
+    #: ``ACCEPTED``; else the verdict of the candidate that came closest, or ``NO_CANDIDATE``.
+    outcome: str = "ACCEPTED"
+    #: Why no test was kept, for every gap without one.
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +192,8 @@ class _Generation:
         self.warnings: list[str] = []
         #: Gaps the budget kept from being attempted, or from their last answer.
         self.cut_short: set[str] = set()
+        #: What the engine said about a gap (why it proposed nothing, a refused request).
+        self.notes: dict[str, list[str]] = {}
         self._ids = itertools.count(1)
 
     async def run_phase(self, engine: Engine, targets: Sequence[Target]) -> None:
@@ -248,12 +254,15 @@ class _Generation:
             if err.fatal:
                 raise
             self.warnings.append(f"{target.gap.id}: {err}")
+            self.notes.setdefault(target.gap.id, []).append(f"the model server refused the request: {err}")
             return None
         self.usage["prompt"] += proposal.prompt_tokens
         self.usage["completion"] += proposal.completion_tokens
         self.usage["cached"] += proposal.cached_tokens
         self.usage["model_seconds"] += proposal.seconds
         self.warnings.extend(note for note in proposal.notes if note not in self.warnings)
+        prefix = f"{target.gap.id}: "
+        self.notes.setdefault(target.gap.id, []).extend(note.removeprefix(prefix) for note in proposal.notes)
         return proposal
 
 
@@ -323,7 +332,7 @@ async def run_pipeline(
             await engine.aclose()
     seconds["total"] = time.monotonic() - started
     return _summarise(report, targets, description, engine_reason, layers.describe(), confirmed, earlier, written,
-                      generation.usage, seconds, warnings, len(generation.candidates))
+                      generation, seconds, warnings)
 
 
 def _write_confirmed(root: Path, contents: dict[str, str]) -> list[str]:
@@ -622,6 +631,25 @@ def _repair_feedback(batch: list[Candidate], results: list[TestVerdict], gap: Ga
     return index, "\n".join(lines) + f"\n\nLines still not covered in {gap.qualname}: {still}."
 
 
+#: Which rejection says most about a gap with no test: the candidate that came closest first.
+_CLOSEST = ("REDUNDANT", "NO_GAIN", "FLAKY", "POLLUTING", "FAILED", "TIMEOUT", "COMPILE_ERROR", "SYNTAX_ERROR", "UNSAFE")
+
+
+def _why_no_test(gap_id: str, kept: list[TestVerdict], rejected: tuple[Rejection, ...], generation: _Generation) -> tuple[str, str]:
+    """The outcome of a gap and, when no test was kept, why: every gap says something."""
+    if kept:
+        return "ACCEPTED", ""
+    if rejected:
+        closest = min(rejected, key=lambda r: _CLOSEST.index(r.verdict) if r.verdict in _CLOSEST else len(_CLOSEST))
+        return closest.verdict, closest.message
+    notes = generation.notes.get(gap_id, [])
+    if notes:
+        return "NO_CANDIDATE", "; ".join(dict.fromkeys(notes))
+    if gap_id in generation.cut_short:
+        return "NO_CANDIDATE", "not attempted: --budget-seconds ran out"
+    return "NO_CANDIDATE", "the engine proposed no test"
+
+
 def _short(message: str, limit: int = 300) -> str:
     """A failure fit for a summary line: pytest's first ``E`` line (the error) and where it was raised."""
     lines = [line.rstrip() for line in message.strip().splitlines() if line.strip()]
@@ -639,10 +667,9 @@ def _summarise(
     confirmed: _Confirmed,
     earlier: Covered,
     written: list[str],
-    usage: dict[str, float],
+    generation: _Generation,
     seconds: dict[str, float],
     warnings: list[str],
-    candidate_count: int,
 ) -> RunSummary:
     verdicts = confirmed.verdicts
     covered_lines = sum(len(f.covered_lines) for f in report.files)
@@ -672,16 +699,20 @@ def _summarise(
         per: dict[str, int] = {}
         for verdict in mine:
             per[verdict.verdict.value] = per.get(verdict.verdict.value, 0) + 1
+        rejected = tuple(Rejection(v.candidate_id, v.test_name, v.verdict.value, _short(v.message))
+                         for v in mine if v.verdict is not Verdict.ACCEPTED)
+        outcome, reason = _why_no_test(target.gap.id, kept, rejected, generation)
         outcomes.append(GapOutcome(
             target.gap.id, tuple(v.test_name for v in kept),
             tuple(sorted({line for v in kept for line in v.gained_lines})), len({arc for v in kept for arc in v.gained_arcs}), per,
-            tuple(Rejection(v.candidate_id, v.test_name, v.verdict.value, _short(v.message)) for v in mine if v.verdict is not Verdict.ACCEPTED),
+            rejected, outcome, reason,
         ))
     return RunSummary(
         engine=description, engine_reason=engine_reason, sandbox=sandbox, gaps_targeted=len(targets),
-        candidates=candidate_count, verdicts=counts, accepted=confirmed.tests_added, files_written=tuple(written),
+        candidates=len(generation.candidates), verdicts=counts, accepted=confirmed.tests_added, files_written=tuple(written),
         lines_before=(covered_lines + old_lines, measured), lines_after=(covered_lines + new_lines, measured),
         branches_before=(covered_branches + old_arcs, total_branches), branches_after=(covered_branches + new_arcs, total_branches),
-        prompt_tokens=int(usage["prompt"]), completion_tokens=int(usage["completion"]), cached_tokens=int(usage["cached"]),
+        prompt_tokens=int(generation.usage["prompt"]), completion_tokens=int(generation.usage["completion"]),
+        cached_tokens=int(generation.usage["cached"]),
         seconds={k: round(v, 2) for k, v in seconds.items()}, gaps=tuple(outcomes), warnings=tuple(warnings),
     )

@@ -230,6 +230,9 @@ def test_llm_run_keeps_exactly_the_proven_tests(project, tmp_path: Path) -> None
     assert by_gap["add_business_days"]["verdicts"]["FLAKY"] == 1
     assert by_gap["parse_bool"]["accepted_tests"] == []
     assert by_gap["parse_bool"]["verdicts"] == {"UNSAFE": 2, "NO_GAIN": 2}
+    # Every gap without a test says why: here, the closest a candidate came.
+    assert by_gap["parse_bool"]["outcome"] == "NO_GAIN" and "reaches none of the uncovered lines" in by_gap["parse_bool"]["reason"]
+    assert all(g["outcome"] != "ACCEPTED" and g["reason"] for g in summary["gaps"] if not g["accepted_tests"])
     assert sorted(by_gap["Stock.remove"]["accepted_tests"]) == [
         "test_removing_an_unknown_item_raises", "test_removing_more_than_stocked_raises", "test_removing_the_last_items_forgets_them",
     ]

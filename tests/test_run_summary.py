@@ -45,3 +45,19 @@ def test_markdown_caps_the_rejection_table() -> None:
 
 def test_a_clean_run_has_no_rejection_section() -> None:
     assert "not kept" not in summary_markdown(summary(()))
+
+
+def test_every_gap_without_a_test_says_why_in_each_output() -> None:
+    import io
+
+    from covgen.output.runsummary import print_summary
+
+    nested = GapOutcome("pkg/mod.py::f.inner", (), (), 0, {}, (), "NO_CANDIDATE", "nested function, not reachable directly")
+    run = summary(())
+    run = RunSummary(**{**{f: getattr(run, f) for f in run.__dataclass_fields__}, "gaps": (*run.gaps, nested)})
+    (_, gap) = summary_document(run)["gaps"]
+    assert (gap["outcome"], gap["reason"]) == ("NO_CANDIDATE", "nested function, not reachable directly")
+    assert "| `pkg/mod.py::f.inner` | NO_CANDIDATE | nested function, not reachable directly |" in summary_markdown(run)
+    console = io.StringIO()
+    print_summary(run, console)
+    assert "covgen: no test for pkg/mod.py::f.inner: NO_CANDIDATE: nested function, not reachable directly\n" in console.getvalue()

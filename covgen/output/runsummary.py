@@ -2,7 +2,8 @@
 
 JSON version history — bump on any change a consumer could notice:
   1: engine, sandbox, verdict counts, coverage before/after, tokens, seconds, per-gap outcomes
-     (each gap's ``rejected`` list was added later; consumers that ignore unknown keys see no change).
+     (each gap's ``rejected`` list, ``outcome`` and ``reason`` were added later; consumers that
+     ignore unknown keys see no change).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def summary_document(summary: RunSummary) -> dict[str, Any]:
         },
         "gaps": [
             {"id": g.gap_id, "accepted_tests": list(g.accepted_tests), "gained_lines": list(g.gained_lines),
-             "gained_branches": g.gained_branches, "verdicts": g.verdicts,
+             "gained_branches": g.gained_branches, "verdicts": g.verdicts, "outcome": g.outcome, "reason": g.reason,
              "rejected": [{"candidate": r.candidate_id, "test": r.test, "verdict": r.verdict, "message": r.message} for r in g.rejected]}
             for g in summary.gaps
         ],
@@ -81,8 +82,20 @@ def _lines(summary: RunSummary) -> list[str]:
     return out
 
 
+#: Gaps without a test that the console names; the JSON and Markdown summaries name them all.
+_CONSOLE_UNFILLED = 10
+
+
+def _unfilled(summary: RunSummary) -> list[str]:
+    empty = [g for g in summary.gaps if not g.accepted_tests]
+    lines = [f"no test for {g.gap_id}: {g.outcome}: {g.reason}" for g in empty[:_CONSOLE_UNFILLED]]
+    if len(empty) > _CONSOLE_UNFILLED:
+        lines.append(f"no test for {len(empty) - _CONSOLE_UNFILLED} more gap(s): see --output json or markdown")
+    return lines
+
+
 def print_summary(summary: RunSummary, stream: TextIO) -> None:
-    for line in _lines(summary):
+    for line in [*_lines(summary), *_unfilled(summary)]:
         stream.write(f"covgen: {line}\n")
     for warning in summary.warnings:
         stream.write(f"covgen: warning: {warning}\n")
@@ -97,6 +110,13 @@ def summary_markdown(summary: RunSummary) -> str:
     for gap in summary.gaps:
         if gap.accepted_tests:
             rows.append(f"| `{gap.gap_id}` | {', '.join(f'`{t}`' for t in gap.accepted_tests)} | {len(gap.gained_lines)} | {gap.gained_branches} |")
+    empty = [gap for gap in summary.gaps if not gap.accepted_tests]
+    if empty:
+        rows += ["", f"<details><summary>{len(empty)} gaps without a test</summary>", "", "| gap | outcome | why |", "|---|---|---|"]
+        rows += [f"| `{gap.gap_id}` | {gap.outcome} | {_cell(gap.reason)} |" for gap in empty[:_MARKDOWN_REJECTIONS]]
+        if len(empty) > _MARKDOWN_REJECTIONS:
+            rows.append(f"| … | {len(empty) - _MARKDOWN_REJECTIONS} more in the JSON summary | |")
+        rows += ["", "</details>"]
     rejected = [(gap.gap_id, r) for gap in summary.gaps for r in gap.rejected]
     if rejected:
         rows += ["", f"<details><summary>{len(rejected)} candidate tests not kept</summary>", "",

@@ -24,6 +24,8 @@ EXIT_OK = 0
 EXIT_THRESHOLD = 1
 EXIT_USAGE = 2
 EXIT_BACKEND = 3
+#: A bug in covgen, not in what it was given: distinct from a usage error, so CI can tell.
+EXIT_INTERNAL = 4
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -268,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("COVGEN_DEBUG"):
             raise
         click.echo(f"covgen: internal error: {type(err).__name__}: {err} (set COVGEN_DEBUG=1 for the traceback)", err=True)
-        return EXIT_USAGE
+        return EXIT_INTERNAL
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

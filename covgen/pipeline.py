@@ -129,6 +129,29 @@ def build_targets(gaps: Sequence[Gap], root: Path, facts: ProjectFacts, *, with_
     return targets, warnings
 
 
+class InUse:
+    """Wall-clock seconds during which at least one piece of some work was in progress.
+
+    Summing each call's own time would count a minute of 32 concurrent requests as 32 minutes;
+    this counts it as one, so the figure compares with the run's total.
+    """
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.since = 0.0
+        self.seconds = 0.0
+
+    def __enter__(self) -> None:
+        if self.active == 0:
+            self.since = time.monotonic()
+        self.active += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.active -= 1
+        if self.active == 0:
+            self.seconds += time.monotonic() - self.since
+
+
 class _Batcher:
     """Gather candidates from concurrent gap tasks into waves; validate one wave at a time."""
 
@@ -139,7 +162,7 @@ class _Batcher:
         self.workers = workers
         self.pending: list[tuple[list[Candidate], asyncio.Future[list[TestVerdict]]]] = []
         self.tasks: set[asyncio.Task[None]] = set()
-        self.seconds = 0.0
+        self.in_use = InUse()
         self.waves = 0
 
     async def submit(self, candidates: list[Candidate]) -> list[TestVerdict]:
@@ -159,16 +182,15 @@ class _Batcher:
                 item = self.pending.pop(0)
                 wave.append(item)
                 size += len(item[0])
-            started = time.monotonic()
             try:
-                verdicts = await self.validator.validate([c for candidates, _ in wave for c in candidates])
+                with self.in_use:
+                    verdicts = await self.validator.validate([c for candidates, _ in wave for c in candidates])
             except Exception as err:  # noqa: BLE001 - hand the failure to every waiting gap task
                 for _, future in wave:
                     if not future.done():
                         future.set_exception(err)
                 continue
             finally:
-                self.seconds += time.monotonic() - started
                 self.waves += 1
             by_candidate: dict[str, list[TestVerdict]] = {}
             for verdict in verdicts:
@@ -188,7 +210,9 @@ class _Generation:
         self.progress = progress
         self.verdicts: list[TestVerdict] = []
         self.candidates: dict[str, Candidate] = {}
-        self.usage = {"prompt": 0, "completion": 0, "cached": 0, "model_seconds": 0.0}
+        self.usage = {"prompt": 0, "completion": 0, "cached": 0}
+        #: Wall-clock time with at least one engine call in flight (not the sum of their times).
+        self.engine_in_use = InUse()
         self.warnings: list[str] = []
         #: Gaps the budget kept from being attempted, or from their last answer.
         self.cut_short: set[str] = set()
@@ -246,7 +270,8 @@ class _Generation:
             self.cut_short.add(target.gap.id)
             return None
         try:
-            proposal = await asyncio.wait_for(call(), timeout=remaining)
+            with self.engine_in_use:
+                proposal = await asyncio.wait_for(call(), timeout=remaining)
         except asyncio.TimeoutError:
             self.cut_short.add(target.gap.id)
             return None
@@ -259,7 +284,6 @@ class _Generation:
         self.usage["prompt"] += proposal.prompt_tokens
         self.usage["completion"] += proposal.completion_tokens
         self.usage["cached"] += proposal.cached_tokens
-        self.usage["model_seconds"] += proposal.seconds
         self.warnings.extend(note for note in proposal.notes if note not in self.warnings)
         prefix = f"{target.gap.id}: "
         self.notes.setdefault(target.gap.id, []).extend(note.removeprefix(prefix) for note in proposal.notes)
@@ -315,8 +339,8 @@ async def run_pipeline(
                 warnings.append(f"--budget-seconds {options.budget_seconds:g} reached: {len(generation.cut_short)} gap(s) not attempted "
                                 "or cut short; what was proven before that is kept")
             seconds["generate+validate"] = time.monotonic() - started - seconds["prepare"]
-            seconds["engine (busy)"] = generation.usage["model_seconds"]
-            seconds["sandbox (busy)"] = batcher.seconds
+            seconds["engine (in use)"] = generation.engine_in_use.seconds
+            seconds["sandbox (in use)"] = batcher.in_use.seconds
 
             writing_started = time.monotonic()
             original = {t.gap.id: t.gap for t in targets}

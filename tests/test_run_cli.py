@@ -96,3 +96,14 @@ def test_test_cmd_measures_first_and_a_second_run_adds_to_its_own_files(project:
     assert json.loads(second.read_text())["coverage"]["lines"]["before"]["covered"] == gained["after"]["covered"]
     check = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout
+
+
+def test_a_bad_recording_is_an_input_error_not_a_dead_server(project: Path, tmp_path: Path) -> None:
+    recording = tmp_path / "answers.jsonl"
+    recording.write_text("this is not a recording\n")
+    before = tree_digest(project)
+    result = covgen_run(project, "--report", str(project / "reports/coverage.json"), "--engine", "replay", "--replay", str(recording))
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("covgen: error:")]
+    assert len(lines) == 1 and "not a covgen recording" in lines[0] and "Traceback" not in result.stderr
+    assert tree_digest(project) == before

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from covgen.engines import ChatBackend, ChatResult, Message
-from covgen.errors import BackendError
+from covgen.errors import BackendError, UsageError
 
 __all__ = ["ReplayBackend", "request_key"]
 
@@ -41,9 +41,9 @@ class ReplayBackend:
                     entry = json.loads(line)
                     self._answers[entry["key"]] = entry
                 except (json.JSONDecodeError, KeyError, TypeError) as err:
-                    raise BackendError(f"{path}:{number}: not a covgen recording ({err})", slug="bad-recording") from err
+                    raise UsageError(f"{path}:{number}: not a covgen recording ({err})", slug="bad-recording") from err
         elif live is None:
-            raise BackendError(f"{path}: no recording to replay (record one with --record {path})", slug="bad-recording")
+            raise UsageError(f"{path}: no recording to replay (record one with --record {path})", slug="bad-recording")
         recorded_models = sorted({str(e.get("model")) for e in self._answers.values()})
         self.model = model or (live.model if live is not None else (recorded_models[0] if len(recorded_models) == 1 else ""))
 

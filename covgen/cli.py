@@ -14,9 +14,7 @@ import click
 from covgen.errors import CovgenError
 
 if TYPE_CHECKING:  # the CLI imports nothing heavy until a command runs
-    from covgen.config import Settings
-    from covgen.model import CoverageReport, Gap
-    from covgen.pipeline import RunSummary
+    from covgen.model import Gap
 
 __all__ = ["main", "cli"]
 
@@ -133,9 +131,8 @@ def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: s
     """Generate tests for uncovered methods and keep only the ones proven to pass and add coverage."""
     import asyncio
 
-    from covgen.adapters import read_reports
+    from covgen import api
     from covgen.config import load_settings
-    from covgen.gaps import find_gaps
 
     if not root.is_dir():
         raise click.BadParameter(f"{root} is not a directory", param_hint="--root")
@@ -143,60 +140,23 @@ def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: s
         raise click.UsageError("give either --report PATH or --test-cmd CMD")
     targets = _parse_outputs(outputs)
     settings = load_settings(root, {**flags, "python": python_path})
-    python = settings.python or sys.executable
-    if test_cmd:
-        from covgen.measure import measure_suite
-
-        report = measure_suite(root, test_cmd, python)
-    else:
-        report = read_reports(reports, fmt=settings.format, root=root, source_roots=settings.source_roots)
-    changed = None
-    if diff_ref is not None:
-        from covgen.diffscope import changed_lines
-
-        changed = changed_lines(root, diff_ref)
-    search = find_gaps(
-        report, root.resolve(), include=settings.include, exclude=settings.exclude, min_lines=settings.min_lines,
-        max_gaps=settings.max_gaps, changed=changed,
-    )
-    gaps = [gap for gap in search.gaps if gap.path.endswith(".py") and gap.origin == "source"]
-    for warning in (*report.warnings, *search.warnings):
+    plan = api.plan_run(root, settings, reports=reports, test_cmd=test_cmd, diff_ref=diff_ref)
+    for warning in plan.warnings:
         click.echo(f"covgen: warning: {warning}", err=True)
     if dry_run:
-        _dry_run(root, gaps, settings.engine, settings.test_dir)
+        _dry_run(root, list(plan.gaps), settings.engine, settings.test_dir)
         return
-    summary = asyncio.run(_run(root, report, gaps, settings, python, record, replay))
+    from covgen.output.progress import ProgressReporter
+
+    with ProgressReporter() as progress:
+        summary = asyncio.run(api.run(root, plan, settings, record=record, replay=replay, progress=progress))
+    from covgen.output import write_atomically
     from covgen.output.runsummary import print_summary, summary_document, summary_markdown
 
     print_summary(summary, sys.stdout)
     for kind, path in targets:
         text = json.dumps(summary_document(summary), indent=2) + "\n" if kind == "json" else summary_markdown(summary)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-
-
-async def _run(root: Path, report: CoverageReport, gaps: list[Gap], settings: Settings, python: str,
-               record: Path | None, replay: Path | None) -> RunSummary:
-    from covgen.engines.factory import open_engine
-    from covgen.pipeline import RunOptions, run_pipeline
-
-    engines, reason = await open_engine(
-        settings.engine, model_url=settings.model_url, model=settings.model, concurrency=settings.concurrency,
-        candidates=settings.candidates, temperature=settings.temperature, seed=settings.seed,
-        max_tokens=settings.max_tokens, structured=settings.structured, wait_for_model=settings.wait_for_model,
-        request_timeout=settings.request_timeout,
-        record=record, replay=replay, audit_log=(root / settings.audit_log) if settings.audit_log else None,
-        explore_seconds=settings.explore_seconds, python=python, root=root.resolve(), screen=settings.screen,
-    )
-    options = RunOptions(
-        root=root.resolve(), test_dir=settings.test_dir, python=python, runs=settings.runs,
-        max_attempts=settings.max_attempts, test_timeout=settings.test_timeout, budget_seconds=settings.budget_seconds,
-        concurrency=settings.concurrency, sandbox=settings.sandbox, screen=settings.screen,
-    )
-    from covgen.output.progress import ProgressReporter
-
-    with ProgressReporter() as progress:
-        return await run_pipeline(report, gaps, engines, options, engine_reason=reason, progress=progress)
+        write_atomically(path, text)
 
 
 def _dry_run(root: Path, gaps: list[Gap], engine: str, test_dir: str) -> None:

@@ -11,9 +11,7 @@ atomically (a temporary file renamed over the target), so a crash never leaves h
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +20,7 @@ import libcst as cst
 from libcst.metadata import Assignment, MetadataWrapper, ScopeProvider
 
 from covgen.errors import CovgenError
+from covgen.output import write_atomically
 from covgen.model import Candidate, Gap, TestVerdict, Verdict
 
 __all__ = [
@@ -150,16 +149,7 @@ def write_files(root: Path, contents: Mapping[str, str]) -> list[str]:
             raise CovgenError(f"{relative} exists and was not written by covgen; not touching it", slug="not-ours")
     written = []
     for relative, text in contents.items():
-        target = root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(root / relative, text)
         written.append(relative)
     return written
 

@@ -1,0 +1,110 @@
+"""The library entry points that ``covgen run`` (and the coming pytest plugin and gate) call.
+
+The CLI only parses flags and prints; what a run does lives here, once: read the reports (or
+measure the suite), scope to a diff, find the gaps, say which of them this version can fill,
+and run the pipeline with the engine the settings ask for.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from covgen.model import CoverageReport, Gap
+
+if TYPE_CHECKING:
+    from covgen.config import Settings
+    from covgen.pipeline import Progress, RunSummary
+
+__all__ = ["RunPlan", "plan_run", "run"]
+
+#: The languages ``covgen run`` writes tests for; ``covgen gaps`` lists every language it parses.
+FILLABLE_LANGUAGES = ("python",)
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """What a run will work on: the report, the gaps it can fill, and what it had to say."""
+
+    report: CoverageReport
+    gaps: tuple[Gap, ...]
+    warnings: tuple[str, ...]
+
+
+def plan_run(
+    root: Path, settings: Settings, *, reports: Sequence[Path] = (), test_cmd: str | None = None, diff_ref: str | None = None,
+) -> RunPlan:
+    """Read `reports` (or run `test_cmd` under coverage), scope to `diff_ref`, and find the gaps."""
+    from covgen.adapters import read_reports
+    from covgen.gaps import find_gaps
+
+    if test_cmd:
+        from covgen.measure import measure_suite
+
+        report = measure_suite(root, test_cmd, python_of(settings))
+    else:
+        report = read_reports(reports, fmt=settings.format, root=root, source_roots=settings.source_roots)
+    changed = None
+    if diff_ref is not None:
+        from covgen.diffscope import changed_lines
+
+        changed = changed_lines(root, diff_ref)
+    search = find_gaps(
+        report, root.resolve(), include=settings.include, exclude=settings.exclude, min_lines=settings.min_lines,
+        max_gaps=settings.max_gaps, changed=changed,
+    )
+    fillable = tuple(gap for gap in search.gaps if _language(gap) in FILLABLE_LANGUAGES and gap.origin == "source")
+    return RunPlan(report, fillable, (*report.warnings, *search.warnings, *_left_out(search.gaps, fillable)))
+
+
+async def run(
+    root: Path, plan: RunPlan, settings: Settings, *, record: Path | None = None, replay: Path | None = None,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Open the engine the settings name and run the pipeline over the plan's gaps."""
+    from covgen.engines.factory import open_engine
+    from covgen.pipeline import RunOptions, run_pipeline
+
+    python = python_of(settings)
+    engines, reason = await open_engine(
+        settings.engine, model_url=settings.model_url, model=settings.model, concurrency=settings.concurrency,
+        candidates=settings.candidates, temperature=settings.temperature, seed=settings.seed,
+        max_tokens=settings.max_tokens, structured=settings.structured, wait_for_model=settings.wait_for_model,
+        request_timeout=settings.request_timeout, record=record, replay=replay,
+        audit_log=(root / settings.audit_log) if settings.audit_log else None,
+        explore_seconds=settings.explore_seconds, python=python, root=root.resolve(), screen=settings.screen,
+    )
+    options = RunOptions(
+        root=root.resolve(), test_dir=settings.test_dir, python=python, runs=settings.runs,
+        max_attempts=settings.max_attempts, test_timeout=settings.test_timeout, budget_seconds=settings.budget_seconds,
+        concurrency=settings.concurrency, sandbox=settings.sandbox, screen=settings.screen,
+    )
+    if progress is None:
+        return await run_pipeline(plan.report, plan.gaps, engines, options, engine_reason=reason)
+    return await run_pipeline(plan.report, plan.gaps, engines, options, engine_reason=reason, progress=progress)
+
+
+def python_of(settings: Settings) -> str:
+    """The project's interpreter: the configured one, else covgen's own."""
+    return settings.python or sys.executable
+
+
+def _language(gap: Gap) -> str:
+    from covgen.adapters._paths import language_of
+
+    return language_of(gap.path)
+
+
+def _left_out(gaps: Sequence[Gap], fillable: Sequence[Gap]) -> list[str]:
+    """Say what the run will not work on, instead of dropping it silently."""
+    kept = set(fillable)
+    counts: dict[str, int] = {}
+    for gap in gaps:
+        if gap not in kept:
+            why = (f"{_language(gap)} gaps: covgen run writes tests for {', '.join(FILLABLE_LANGUAGES)} only so far"
+                   if _language(gap) not in FILLABLE_LANGUAGES else "gaps whose source covgen could not parse (known from the report only)")
+            counts[why] = counts.get(why, 0) + 1
+    return [f"{count} {why}; `covgen gaps` lists them" for why, count in counts.items()]

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from covgen import defaults
 from covgen.errors import ConfigError
 
 __all__ = ["Settings", "load_settings"]
@@ -37,11 +38,11 @@ class Settings(BaseModel):
     #: The vLLM server's OpenAI-compatible base URL; unset means "no model configured".
     model_url: str | None = None
     model: str | None = None
-    concurrency: int = Field(default=32, ge=1)
+    concurrency: int = Field(default=defaults.CONCURRENCY, ge=1)
     candidates: int = Field(default=4, ge=1, le=32)
-    max_attempts: int = Field(default=2, ge=1)
-    runs: int = Field(default=3, ge=1)
-    test_timeout: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=defaults.MAX_ATTEMPTS, ge=1)
+    runs: int = Field(default=defaults.RUNS, ge=1)
+    test_timeout: float = Field(default=defaults.TEST_TIMEOUT, gt=0)
     temperature: float = Field(default=0.7, ge=0)
     seed: int | None = 0
     max_tokens: int = Field(default=2048, ge=64)
@@ -50,8 +51,8 @@ class Settings(BaseModel):
     #: Seconds one request to the model server may go unanswered before it counts as failed.
     request_timeout: float = Field(default=300.0, gt=0)
     budget_seconds: float | None = Field(default=None, gt=0)
-    explore_seconds: float = Field(default=5.0, gt=0)
-    test_dir: str = "tests/covgen"
+    explore_seconds: float = Field(default=defaults.EXPLORE_SECONDS, gt=0)
+    test_dir: str = defaults.TEST_DIR
     python: str | None = None
     sandbox: Literal["auto", "strict"] = "auto"
     #: strict: candidates may reach only the allowlist (README "What a generated test may do");

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from covgen import defaults
 from covgen.engines import Engine, Proposal, Target
 from covgen.errors import BackendError, CovgenError, SourceError
 from covgen.languages import find_units
@@ -47,13 +48,13 @@ Covered = dict[str, tuple[frozenset[int], frozenset[tuple[int, int]]]]
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     root: Path
-    test_dir: str = "tests/covgen"
+    test_dir: str = defaults.TEST_DIR
     python: str = sys.executable
-    runs: int = 3
-    max_attempts: int = 2
-    test_timeout: float = 10.0
+    runs: int = defaults.RUNS
+    max_attempts: int = defaults.MAX_ATTEMPTS
+    test_timeout: float = defaults.TEST_TIMEOUT
     budget_seconds: float | None = None
-    concurrency: int = 32
+    concurrency: int = defaults.CONCURRENCY
     batch_window: float = 0.2
     max_batch: int = 128
     sandbox: str = "auto"

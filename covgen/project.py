@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from covgen import defaults
+
 __all__ = ["ProjectFacts"]
 
 _SKIP = frozenset({".git", ".venv", "venv", ".tox", "node_modules", "__pycache__", ".covgen", "build", "dist", ".pytest_cache"})
@@ -23,7 +25,7 @@ class Fixture:
 class ProjectFacts:
     """Test files and conftest fixtures under one root, read once per run."""
 
-    def __init__(self, root: Path, covgen_test_dir: str = "tests/covgen") -> None:
+    def __init__(self, root: Path, covgen_test_dir: str = defaults.TEST_DIR) -> None:
         self.root = root
         self.covgen_test_dir = covgen_test_dir.rstrip("/") + "/"
 

@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from covgen import defaults
 from covgen.model import Candidate, Gap, TestVerdict, Verdict
 from covgen.runners.pytest_runner import ModuleFailure, PytestRunner, TestOutcome
 from covgen.screen import Screen
@@ -46,7 +47,7 @@ class Validator:
         runner: PytestRunner,
         gaps: Mapping[str, Gap],
         *,
-        runs: int = 3,
+        runs: int = defaults.RUNS,
         existing_tests: Mapping[str, Sequence[str]] | None = None,
         screen: Screen = Screen(),
     ) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import libcst as cst
 from libcst.metadata import Assignment, MetadataWrapper, ScopeProvider
 
+from covgen import defaults
 from covgen.errors import CovgenError
 from covgen.output import write_atomically
 from covgen.model import Candidate, Gap, TestVerdict, Verdict
@@ -83,7 +84,7 @@ def module_name(path: str, import_roots: Sequence[str] = ("src",)) -> str:
     return module.removesuffix(".__init__")
 
 
-def test_path_for(gap_path: str, test_dir: str = "tests/covgen") -> str:
+def test_path_for(gap_path: str, test_dir: str = defaults.TEST_DIR) -> str:
     return f"{test_dir.rstrip('/')}/test_{module_name(gap_path).replace('.', '_')}_covgen.py"
 
 
@@ -95,7 +96,7 @@ def owned_by_covgen(path: Path) -> bool:
         return False
 
 
-def covgen_files(root: Path, test_dir: str = "tests/covgen") -> list[str]:
+def covgen_files(root: Path, test_dir: str = defaults.TEST_DIR) -> list[str]:
     """Root-relative paths of the test files covgen wrote under `test_dir` on earlier runs."""
     directory = root / test_dir
     if not directory.is_dir():
@@ -107,7 +108,7 @@ def render_files(
     accepted: Sequence[AcceptedTest],
     root: Path,
     *,
-    test_dir: str = "tests/covgen",
+    test_dir: str = defaults.TEST_DIR,
     provenance: str = "",
 ) -> Rendered:
     """Build the text of every test file to write, merged with covgen files already there."""

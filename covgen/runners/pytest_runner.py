@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from covgen import defaults
 from covgen.errors import SandboxError
 from covgen.sandbox import ProcessResult, SandboxLayers, SandboxPolicy, Workspace
 
@@ -89,7 +90,7 @@ class PytestRunner:
         *,
         python: str = sys.executable,
         policy: SandboxPolicy = SandboxPolicy(),
-        test_timeout: float = 10.0,
+        test_timeout: float = defaults.TEST_TIMEOUT,
         layers: SandboxLayers | None = None,
         import_roots: Sequence[str] = (".", "src"),
     ) -> None:

@@ -118,6 +118,8 @@ def gaps(
 @click.option("--structured", is_flag=True, default=None, help="Ask for JSON-schema structured output.")
 @click.option("--wait-for-model", type=float, help="Seconds to wait for the server's /health (default 60).")
 @click.option("--explore-seconds", type=float, help="Exploration budget per gap for the model-free engine (default 5).")
+@click.option("--explore-attempts", type=int,
+              help="Budget per gap in calls instead of seconds: the same tests however fast the machine is.")
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path), help="Record model answers to this JSONL file.")
 @click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), help="Replay answers recorded with --record.")
 @click.option("--test-dir", help="Where generated tests go (default tests/covgen).")
@@ -179,7 +181,7 @@ async def _run(root: Path, report: CoverageReport, gaps: list[Gap], settings: Se
         candidates=settings.candidates, temperature=settings.temperature, seed=settings.seed,
         max_tokens=settings.max_tokens, structured=settings.structured, wait_for_model=settings.wait_for_model,
         record=record, replay=replay, audit_log=(root / settings.audit_log) if settings.audit_log else None,
-        explore_seconds=settings.explore_seconds, python=python, root=root.resolve(),
+        explore_seconds=settings.explore_seconds, explore_attempts=settings.explore_attempts, python=python, root=root.resolve(),
     )
     options = RunOptions(
         root=root.resolve(), test_dir=settings.test_dir, python=python, runs=settings.runs,

@@ -49,6 +49,8 @@ class Settings(BaseModel):
     wait_for_model: float = Field(default=60.0, ge=0)
     budget_seconds: float | None = Field(default=None, gt=0)
     explore_seconds: float = Field(default=5.0, gt=0)
+    #: Calls per gap for the model-free engine instead of seconds: the same tests on any machine.
+    explore_attempts: int | None = Field(default=None, ge=1)
     test_dir: str = "tests/covgen"
     python: str | None = None
     sandbox: Literal["auto", "strict"] = "auto"

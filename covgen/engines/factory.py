@@ -31,6 +31,7 @@ async def open_engine(
     explore_seconds: float,
     python: str,
     root: Path,
+    explore_attempts: int | None = None,
 ) -> tuple[list[Engine], str]:
     """Open the engines for `kind`, in the order they run (hybrid: explore, then the model)."""
     from covgen.engines.llm import DEFAULT_MODEL_URL, AuditLog, LlmEngine, OpenAICompatBackend
@@ -73,7 +74,7 @@ async def open_engine(
         return [llm(VllmOfflineBackend(model), f"in-process vLLM ({model})")], "chosen with --engine vllm"
     from covgen.engines.explore import ExploreEngine
 
-    explore = ExploreEngine(root, python=python, seconds_per_gap=explore_seconds)
+    explore = ExploreEngine(root, python=python, seconds_per_gap=explore_seconds, attempts_per_gap=explore_attempts)
     if kind == "explore":
         return [explore], "chosen with --engine explore"
     if kind == "hybrid":

@@ -356,8 +356,9 @@ def mine_constants(source: str) -> dict[str, list[Any]]:
         tree = ast.parse(textwrap.dedent(source))
     except SyntaxError:
         return found
+    docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant):
+        if isinstance(node, ast.Constant) and id(node) not in docstrings:
             value = node.value
             if isinstance(value, bool) or value is None:
                 continue
@@ -380,7 +381,7 @@ _STRFTIME = re.compile(r"%[aAbBcdfHIjmMpSUwWxXyYzZ]")
 _REGEX_HINT = re.compile(r"\\[dDwWsSbB]|\(\?P<|\[[^\]]+\]|[+*?]\)|\{\d+(,\d*)?\}|^\^|\$$")
 
 
-def derived_strings(module: types.ModuleType, constants: list[str], rng: random.Random) -> list[str]:
+def derived_strings(module: types.ModuleType, constants: list[str], rng: random.Random) -> tuple[list[str], list[re.Pattern[str]]]:
     """Strings the code's own parsers accept: its regular expressions' matches, its date formats filled in."""
     examples: list[str] = []
     names = list(vars(module).values())[:2000]
@@ -400,7 +401,7 @@ def derived_strings(module: types.ModuleType, constants: list[str], rng: random.
                     break
     for pattern in patterns:
         examples.extend(regex_examples(pattern, rng))
-    return list(dict.fromkeys(examples))
+    return list(dict.fromkeys(examples)), patterns
 
 
 def regex_examples(pattern: re.Pattern[str], rng: random.Random, wanted: int = 4) -> list[str]:
@@ -493,6 +494,20 @@ def _from_class(items: Any, rng: random.Random) -> str:
     return rng.choice(options)
 
 
+@dataclasses.dataclass(frozen=True)
+class Keys:
+    """A usage hint: the parameter is a mapping read with these keys (``options.get("indent")``)."""
+
+    names: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Attributes:
+    """A usage hint: the body reads these attributes of the parameter (``stack.enable_grouping()``)."""
+
+    names: tuple[str, ...]
+
+
 _STR_METHODS = {"startswith", "endswith", "lower", "upper", "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines",
                 "replace", "isdigit", "isalpha", "isalnum", "isspace", "encode", "casefold", "partition", "rpartition",
                 "zfill", "capitalize", "title", "expandtabs", "format_map", "removeprefix", "removesuffix"}
@@ -525,6 +540,13 @@ def usage_hints(function: Any, depth: int = 0) -> dict[str, list[Any]]:
     def param(node: ast.AST) -> str | None:
         return node.id if isinstance(node, ast.Name) and node.id in parameters and node.id not in ("self", "cls") else None
 
+    keys: dict[str, list[str]] = {}
+    attributes: dict[str, list[str]] = {}
+
+    def key(name: str | None, node: ast.AST) -> None:
+        if name and isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value not in keys.setdefault(name, []):
+            keys[name].append(node.value)
+
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             callee = node.func
@@ -537,6 +559,8 @@ def usage_hints(function: Any, depth: int = 0) -> dict[str, list[Any]]:
                         add(param(argument) or "", int)
             elif param(callee):
                 add(param(callee) or "", collections.abc.Callable)
+            if isinstance(callee, ast.Attribute) and callee.attr in ("get", "pop", "setdefault") and node.args:
+                key(param(callee.value), node.args[0])
             if depth == 0:
                 for name, hints in _handed_on(node, function, parameters).items():
                     for hint in hints:
@@ -555,8 +579,12 @@ def usage_hints(function: Any, depth: int = 0) -> dict[str, list[Any]]:
                 add(name, datetime.date)
             elif attribute in _DELTA_ATTRS:
                 add(name, datetime.timedelta)
+            elif attribute not in _DICT_METHODS and attribute not in attributes.setdefault(name, []):
+                attributes[name].append(attribute)
         elif isinstance(node, ast.Compare):
             operands = [node.left, *node.comparators]
+            if len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)):
+                key(param(node.comparators[0]), node.left)
             compared = [name for name in (param(o) for o in operands) if name]
             for operand in operands:
                 for constant in _constants_in(operand):
@@ -569,7 +597,13 @@ def usage_hints(function: Any, depth: int = 0) -> dict[str, list[Any]]:
         elif isinstance(node, ast.Subscript) and param(node.value):
             index = node.slice
             if isinstance(index, ast.Constant) and isinstance(index.value, str):
-                add(param(node.value) or "", dict)
+                key(param(node.value), index)
+    for name, names in keys.items():
+        if names:
+            add(name, Keys(tuple(names)))
+    for name, names in attributes.items():
+        if names and not found.get(name):
+            add(name, Attributes(tuple(names)))
     return found
 
 
@@ -967,8 +1001,15 @@ class Builder:
         self._usage: dict[int, dict[str, list[Any]]] = {}
         self._receivers: dict[type, list[tuple[Call, Any]]] = {}
         self._building: set[type] = set()
+        self._ducks: dict[tuple[str, ...], list[type]] = {}
+        #: Keys the code reads from mappings: a mutated mapping may gain one.
+        self.mapping_keys: set[str] = set()
+        #: The module's regular expressions: a mutation may swap a string for a fresh match.
+        self.patterns: list[re.Pattern[str]] = []
         self.pieces: list[str] = list(dict.fromkeys(
             [s for s in constants["str"] + derived + module_constants["str"][:40] if isinstance(s, str) and 0 < len(s) <= 20]))
+        #: Characters the code's own words and matches are made of ("-", "T", ":" for a date parser).
+        self.alphabet = sorted({c for piece in self.pieces for c in piece if not c.isalnum()} | set("aZ09"))
 
     # Values per type: the registry's, plus what the code mentions for scalars.
     def registered(self, cls: Any) -> list[Value]:
@@ -1025,7 +1066,12 @@ class Builder:
             if id(function) not in self._usage:
                 self._usage[id(function)] = usage_hints(function)
             for hint in self._usage[id(function)].get(parameter.name, []):
-                values += self.for_annotation(hint, parameter.name, depth)[:12]
+                if isinstance(hint, Keys):
+                    values += self.keyed(hint.names)
+                elif isinstance(hint, Attributes):
+                    values += [v for cls in self.duck_classes(hint.names)[:2] for v in self.objects(cls)]
+                else:
+                    values += self.for_annotation(hint, parameter.name, depth)[:12]
         if not values:
             values = self._from_name(parameter.name, depth)
         owner = _owner_class(function)
@@ -1105,6 +1151,33 @@ class Builder:
     def anything(self) -> list[Value]:
         """For a parameter nothing says anything about: a few shapes, and what the code mentions."""
         return [v for v in (evaluate(code) for code in _ANY) if v is not None] + self.scalars(str)[:4] + self.scalars(int)[:4]
+
+    def keyed(self, keys: tuple[str, ...]) -> list[Value]:
+        """Mappings with the keys the code reads, holding flags, numbers and the code's own words."""
+        self.mapping_keys.update(keys)
+        made = [Value({}, "{}")]
+        for _ in range(12):
+            chosen = self.rng.sample(keys, min(len(keys), self.rng.choice((1, 1, 2, 3))))
+            made.append(value_of({k: self.rng.choice(self.mapping_values()) for k in chosen}) or made[0])
+        return list({v.code: v for v in made}.values())
+
+    def mapping_values(self) -> list[Any]:
+        return [True, False, 0, 1, 2, 4, -1, None, "", *self.pieces[:12]]
+
+    def duck_classes(self, attributes: tuple[str, ...]) -> list[type]:
+        """Project classes that have every attribute the body reads (methods, or set in ``__init__``)."""
+        if attributes not in self._ducks:
+            found: list[type] = []
+            for module in list(sys.modules.values()):
+                if not self.project.owns(getattr(module, "__file__", None) or "<none>"):
+                    continue
+                for cls in list(vars(module).values()):
+                    if isinstance(cls, type) and cls.__module__ == module.__name__ and cls not in found:
+                        assigned = _referenced_names(vars(cls).get("__init__")) if "__init__" in vars(cls) else set()
+                        if all(hasattr(cls, a) or a in assigned for a in attributes):
+                            found.append(cls)
+            self._ducks[attributes] = found
+        return self._ducks[attributes]
 
     def _registered_type(self, annotation: Any) -> bool:
         try:
@@ -1263,6 +1336,9 @@ class Builder:
                 by_keyword = True
                 continue
             candidates = self.candidates(function, parameter, hints, depth)
+            if self.rng.random() < 0.05:
+                # Now and then a value of another kind: the code's own type checks are behaviour too.
+                candidates = self.anything()
             if not candidates:
                 if optional and parameter.kind != parameter.POSITIONAL_ONLY:
                     by_keyword = True
@@ -1365,7 +1441,8 @@ class Builder:
             elif entries and rng.random() < 0.5:
                 del entries[rng.choice(list(entries))]
             else:
-                entries[rng.choice(self.pieces or ["key"])] = rng.choice([0, 1, "", "value", None, True])
+                keys = sorted(self.mapping_keys) or self.pieces or ["key"]
+                entries[rng.choice(keys)] = rng.choice(self.mapping_values())
             made = entries
         elif type(item) in (datetime.date, datetime.datetime):
             try:
@@ -1381,6 +1458,11 @@ class Builder:
     def mutate_text(self, text: str) -> str:
         rng = self.rng
         pieces = self.pieces + _PUNCTUATION
+        if self.patterns and rng.random() < 0.1:
+            # A fresh string one of the code's regular expressions matches.
+            fresh = regex_examples(rng.choice(self.patterns), rng, 1)
+            if fresh:
+                return fresh[0]
         position = rng.randint(0, len(text))
         operation = rng.randrange(8)
         if operation == 0 or not text:  # insert one of the code's own words or punctuation
@@ -1388,9 +1470,10 @@ class Builder:
         if operation == 1:  # delete a short slice
             end = min(len(text), position + rng.randint(1, 3))
             return text[:position] + text[end:]
-        if operation == 2:  # a character replaced by another of its class
+        if operation == 2:  # a character replaced by another of its class, or one the code's words use
             index = rng.randrange(len(text))
-            return text[:index] + _similar(text[index], rng) + text[index + 1:]
+            other = rng.choice(self.alphabet) if self.alphabet and rng.random() < 0.5 else _similar(text[index], rng)
+            return text[:index] + other + text[index + 1:]
         if operation == 3:  # a slice repeated
             end = min(len(text), position + rng.randint(1, 4))
             return text[:end] + text[position:end] + text[end:]
@@ -1402,6 +1485,21 @@ class Builder:
         if operation == 6:  # digits inserted
             return text[:position] + str(rng.choice([0, 1, 2, 9, 10, 12, 31, 99, 100, 2024])) + text[position:]
         return text[:position] if rng.random() < 0.5 else text[position:]
+
+
+def _set_value(call: Call, index: int, value: Value) -> None:
+    call.args[index] = dataclasses.replace(call.args[index], value=value)
+
+
+def shrunk(value: Value) -> list[Value]:
+    """The value with one entry fewer (a mapping's key, a list's item): smaller inputs, same effect."""
+    item = value.value
+    made: list[Any] = []
+    if type(item) is dict:
+        made = [{k: v for k, v in item.items() if k != key} for key in item]
+    elif type(item) in (list, tuple):
+        made = [type(item)(item[:i] + item[i + 1:]) for i in range(len(item))]
+    return [v for v in (value_of(m) for m in made) if v is not None]
 
 
 def _similar(char: str, rng: random.Random) -> str:
@@ -1576,7 +1674,11 @@ def drained(case: dict[str, Any], wrap: str | None) -> dict[str, Any]:
 
 
 def snapshot(obj: Any) -> dict[str, Any] | None:
-    """An object's public attributes as code (None for those with no literal), to see what a call changed."""
+    """An object's public attributes as checks ``[expression template, operator, code, imports]``.
+
+    An attribute with no literal is None, except a list of objects, which is checked by length.
+    Comparing two snapshots shows what a call changed.
+    """
     if obj is None or isinstance(obj, (type, types.ModuleType)):
         return None
     names: list[str] = list(getattr(obj, "__dict__", {}) or {})
@@ -1593,7 +1695,12 @@ def snapshot(obj: Any) -> dict[str, Any] | None:
             continue
         imports: set[str] = set()
         code = literal_code(value, imports)
-        state[name] = [code, sorted(imports)] if code is not None and len(code) <= 300 else None
+        if code is not None and len(code) <= 300:
+            state[name] = ["{}." + name, "is" if code in ("None", "True", "False") else "==", code, sorted(imports)]
+        elif type(value) in (list, tuple, dict, set):
+            state[name] = ["len({}." + name + ")", "==", str(len(value)), []]
+        else:
+            state[name] = None
     return state
 
 
@@ -1610,8 +1717,8 @@ def observe(run: Run, case: dict[str, Any], project: Project) -> dict[str, Any] 
     if subject and run.before is not None and run.after is not None:
         for name, now in run.after.items():
             if now is not None and run.before.get(name) != now:
-                imports.update(now[1])
-                changed.append([f"{subject}.{name}", "is" if now[0] in ("None", "True", "False") else "==", now[0]])
+                imports.update(now[3])
+                changed.append([now[0].format(subject), now[1], now[2]])
     if run.result is None and (changed or case.get("statement")):
         checks = changed  # the call is done for its effect: check the effect
     else:
@@ -1650,12 +1757,11 @@ def describe(expr: str, value: Any, imports: set[str], project: Project) -> list
     if text is not None:
         return [[f"repr({expr})", "==", repr(text)]]
     state = snapshot(value) or {}
-    attributes = [[f"{expr}.{name}", "is" if now[0] in ("None", "True", "False") else "==", now[0], now[1]]
-                  for name, now in state.items() if now is not None]
+    attributes = [now for now in state.values() if now is not None][:8]
     if attributes:
-        for check in attributes[:8]:
-            imports.update(check.pop())
-        return attributes[:8]
+        for check in attributes:
+            imports.update(check[3])
+        return [[check[0].format(expr), check[1], check[2]] for check in attributes]
     owner = type(value)
     if owner.__module__ == "builtins" and getattr(builtins, owner.__qualname__, None) is owner:
         return [[expr, "isinstance", owner.__qualname__]]
@@ -1982,51 +2088,44 @@ class Search:
         return Kept(plan, case, outcome, set(tracer.lines), set(tracer.arcs), reached & self.wanted)
 
     def minimized(self, kept: Kept, credit: set[Any]) -> Kept:
-        """Drop receiver calls and arguments that change neither the new coverage nor the kind of outcome."""
+        """Drop what changes neither the new coverage nor the kind of outcome, as Pynguin and EvoSuite do.
+
+        Receiver calls first, then optional arguments, then argument values: a plainer value of
+        the same parameter, or a mapping or list with one entry fewer.
+        """
         kind = kept.outcome["kind"]
-        for index in reversed(range(len(kept.plan.steps))):
+
+        def improved(edit: Any) -> bool:
+            nonlocal kept
             plan = kept.plan.copy()
-            del plan.steps[index]
-            kept = self.check(plan, credit, kind) or kept
-        for position in range(3):
-            call = [kept.plan.receiver, kept.plan.call, kept.plan.follow][position]
+            edit(plan)
+            better = self.check(plan, credit, kind)
+            if better is not None:
+                kept = better
+            return better is not None
+
+        for index in reversed(range(len(kept.plan.steps))):
+            improved(lambda plan, i=index: plan.steps.pop(i))
+        for slot in ("receiver", "call", "follow"):
+            call = getattr(kept.plan, slot)
             if call is None:
                 continue
             for index in reversed(range(len(call.args))):
-                if not call.args[index].optional or not all(a.keyword for a in call.args[index + 1:]):
-                    continue
-                plan = kept.plan.copy()
-                target_call = [plan.receiver, plan.call, plan.follow][position]
-                assert target_call is not None
-                del target_call.args[index]
-                better = self.check(plan, credit, kind)
-                if better is not None:
-                    kept = better
-                    call = [kept.plan.receiver, kept.plan.call, kept.plan.follow][position]
-                    assert call is not None
-        for position in range(3):
-            for index in range(len(([kept.plan.receiver, kept.plan.call, kept.plan.follow][position] or Call(None, "", [])).args)):
-                call = [kept.plan.receiver, kept.plan.call, kept.plan.follow][position]
-                assert call is not None
-                for simpler in self.builder.simpler(call, index)[:2]:
-                    plan = kept.plan.copy()
-                    changed = [plan.receiver, plan.call, plan.follow][position]
-                    assert changed is not None
-                    changed.args[index] = dataclasses.replace(changed.args[index], value=simpler)
-                    better = self.check(plan, credit, kind)
-                    if better is not None:
-                        kept = better
+                args = getattr(kept.plan, slot).args
+                if index < len(args) and args[index].optional and all(a.keyword for a in args[index + 1:]):
+                    improved(lambda plan, s=slot, i=index: getattr(plan, s).args.pop(i))
+            for index in range(len(getattr(kept.plan, slot).args)):
+                for _ in range(12):  # one entry at a time, while that still does it
+                    current = getattr(kept.plan, slot)
+                    options = self.builder.simpler(current, index)[:2] + shrunk(current.args[index].value)
+                    if not any(improved(lambda plan, s=slot, i=index, v=value: _set_value(getattr(plan, s), i, v)) for value in options):
                         break
         if kept.plan.receiver is not None and kept.plan.entry.owner is not None:
             # The plainest receiver that still does it.
             for receiver in sorted(self.builder.receivers(kept.plan.entry.owner), key=lambda c: len(c.source()))[:3]:
                 if len(receiver.source()) >= len(kept.plan.receiver.source()):
                     break
-                plan = kept.plan.copy()
-                plan.receiver = receiver.copy()
-                better = self.check(plan, credit, kind)
-                if better is not None:
-                    kept = better
+                if improved(lambda plan, r=receiver: setattr(plan, "receiver", r.copy())):
                     break
         return kept
 
@@ -2077,9 +2176,10 @@ def explore(request: dict[str, Any]) -> dict[str, Any]:
     except (OSError, TypeError):
         module_source = ""
     constants = mine_constants(request.get("source", ""))
-    derived = derived_strings(target.module, constants["str"], random.Random(rng.random()))
+    derived, patterns = derived_strings(target.module, constants["str"], random.Random(rng.random()))
     builder = Builder(target.module, registry, constants, mine_constants(module_source), derived, rng,
                       HypothesisValues(rng.getrandbits(32)), project)
+    builder.patterns = patterns
     search = Search(target, builder, request, project, rng)
     search.run()
     chosen = search.selected()

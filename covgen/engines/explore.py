@@ -243,7 +243,9 @@ def _name(checks: list[list[str]]) -> str:
             return f"returns_{_snake(code.rsplit('.', 1)[-1])}"
         return f"returns_{code.lower() if operator == 'is' else _slug(code)}"
     if expression.startswith("len("):
-        return f"returns_{code}_items"
+        expression = expression[4:-1]
+        if expression == "result":
+            return f"returns_{code}_items"
     if expression.startswith("repr("):
         return f"returns_{_slug(code.strip(chr(39) + chr(34)))}"
     attribute = expression.rsplit(".", 1)[-1]

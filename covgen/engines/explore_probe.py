@@ -104,6 +104,14 @@ def literal_code(value: Any, imports: set[str]) -> str | None:
         imports.add(f"import {module}")
         text = repr(value)
         return text if text.startswith(module + ".") else f"{module}.{text}"
+    if type(value).__module__ in ("uuid", "ipaddress", "pathlib") and not isinstance(value, type):
+        # Their repr is their constructor call: UUID('…'), IPv4Address('…'), PosixPath('…').
+        module = type(value).__module__
+        text = repr(value)
+        if not text.startswith(type(value).__name__ + "("):
+            return None
+        imports.add(f"import {module}")
+        return f"{module}.{text}"
     if type(value) in (list, tuple, set, frozenset):
         parts = [literal_code(item, imports) for item in value]
         if any(part is None for part in parts):
@@ -1130,6 +1138,8 @@ class Builder:
         if container in (list, tuple, set, frozenset, collections.abc.Sequence, collections.abc.Iterable, collections.abc.Collection,
                          collections.abc.MutableSequence, collections.abc.Set, collections.abc.MutableSet, collections.abc.Iterator):
             return self._containers(container, args, name, depth)
+        if _is_typed_dict(annotation):
+            return self.hypothesis.values(annotation) + self._typed_dicts(annotation, depth)
         if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
             return [v for v in (value_of(member) for member in annotation) if v is not None]
         if isinstance(annotation, type) and depth < MAX_DEPTH:
@@ -1147,6 +1157,15 @@ class Builder:
             if token in cleaned:
                 return self.for_annotation(kind, name, depth)
         return self._from_name(name, depth) or self.anything()
+
+    def _typed_dicts(self, annotation: Any, depth: int) -> list[Value]:
+        """TypedDicts built key by key from their annotations (what Hypothesis does, when it is absent)."""
+        fields = _hints(annotation)
+        columns = {key: self.for_annotation(kind, key, depth + 1)[:8] for key, kind in fields.items()}
+        if any(not values for values in columns.values()):
+            return []
+        made = [value_of({key: self.rng.choice(values).value for key, values in columns.items()}) for _ in range(6)]
+        return [v for v in made if v is not None]
 
     def anything(self) -> list[Value]:
         """For a parameter nothing says anything about: a few shapes, and what the code mentions."""
@@ -1278,7 +1297,7 @@ class Builder:
                 if call.source() in seen:
                     continue
                 instance = self._attempt(maker, call)
-                if isinstance(instance, cls):
+                if instance is not None and type(instance) is not dict and isinstance(instance, cls):
                     seen.add(call.source())
                     made.append((call, instance))
                     if len(made) >= 6:
@@ -1399,6 +1418,12 @@ class Builder:
 
     def mutate(self, value: Value) -> Value | None:
         """A neighbour of `value`: numbers nudged, strings edited with the code's own pieces, items added or dropped."""
+        try:
+            return self._mutate(value)
+        except (ArithmeticError, ValueError, TypeError):  # inf // 2, int(nan), a date past year 9999
+            return None
+
+    def _mutate(self, value: Value) -> Value | None:
         rng = self.rng
         item = value.value
         made: Any
@@ -1492,13 +1517,16 @@ def _set_value(call: Call, index: int, value: Value) -> None:
 
 
 def shrunk(value: Value) -> list[Value]:
-    """The value with one entry fewer (a mapping's key, a list's item): smaller inputs, same effect."""
+    """The value with one entry fewer (a mapping's key, a list's item, part of a string): smaller inputs, same effect."""
     item = value.value
     made: list[Any] = []
     if type(item) is dict:
         made = [{k: v for k, v in item.items() if k != key} for key in item]
     elif type(item) in (list, tuple):
         made = [type(item)(item[:i] + item[i + 1:]) for i in range(len(item))]
+    elif type(item) is str and len(item) > 1:
+        half = len(item) // 2
+        made = [item[:half], item[half:], item[1:], item[:-1]]
     return [v for v in (value_of(m) for m in made) if v is not None]
 
 
@@ -1510,6 +1538,10 @@ def _similar(char: str, rng: random.Random) -> str:
     if char.islower():
         return rng.choice(string.ascii_lowercase)
     return rng.choice(string.punctuation + " ")
+
+
+def _is_typed_dict(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, dict) and hasattr(annotation, "__total__")
 
 
 def _owner_class(function: Any) -> type | None:
@@ -1781,8 +1813,9 @@ def _project_repr(value: Any, project: Project) -> str | None:
     if code is None or not project.owns(code.co_filename):
         return None
     try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001
+        with limit(CALL_LIMIT):
+            text = repr(value)
+    except BaseException:  # noqa: BLE001 - a repr that fails or hangs shows nothing
         return None
     return None if re.search(r"0x[0-9a-fA-F]{6,}", text) or len(text) > 300 else text
 
@@ -1887,6 +1920,7 @@ class Search:
         self.discarded = 0  # reached target lines, but only through an error Python raised
         self.unstable = 0
         self.no_receiver = False
+        self.unrecordable = ""
         self._methods: dict[str, list[tuple[str, Any]]] = {}
 
     # How much of the budget is gone: calls when an attempt budget is set (deterministic), else time.
@@ -1901,14 +1935,20 @@ class Search:
             # Plateaued for half the budget: the rest would repeat what was tried.
             if self.spent() - self.progress > 0.5:
                 break
-            plan = self.next_plan()
+            try:
+                plan = self.next_plan()
+            except (ArithmeticError, ValueError, TypeError, RecursionError):  # an odd signature or value: draw again
+                plan = None
             if plan is None:
                 failures += 1
                 self.attempts += 1
                 if failures > 50 and not self.corpus:
                     break
                 continue
-            self.attempt(plan)
+            try:
+                self.attempt(plan)
+            except (RecursionError, ValueError, TypeError) as err:  # a value that cannot be written down or compared
+                self.unrecordable = self.unrecordable or f"{type(err).__name__}: {str(err)[:80]}"
 
     def entries(self) -> list[Entry]:
         entries = self.target.entries
@@ -2160,6 +2200,8 @@ class Search:
             parts.append(f"{self.discarded} input(s) reached lines only through an error or warning Python itself raised (a call the code does not support), not pinned")
         if self.unstable:
             parts.append(f"{self.unstable} outcome(s) changed when repeated, dropped")
+        if self.unrecordable:
+            parts.append(f"some outcomes could not be recorded ({self.unrecordable})")
         return "; ".join(parts)
 
 
@@ -2185,7 +2227,7 @@ def explore(request: dict[str, Any]) -> dict[str, Any]:
     chosen = search.selected()
     cases = [{**k.case, "outcome": k.outcome, "lines": sorted(k.lines), "arcs": sorted(k.arcs)} for k in chosen]
     return {"cases": cases, "attempts": search.attempts, "note": "; ".join([search.note(chosen), *problems]),
-            "covered_lines": sorted(c[1] for k in chosen for c in k.cover if c[0] == "l")}
+            "covered_lines": sorted({c[1] for k in chosen for c in k.cover if c[0] == "l"})}
 
 
 def confirm(request: dict[str, Any]) -> dict[str, Any]:

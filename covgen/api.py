@@ -75,7 +75,7 @@ async def run(
         max_tokens=settings.max_tokens, structured=settings.structured, wait_for_model=settings.wait_for_model,
         request_timeout=settings.request_timeout, record=record, replay=replay,
         audit_log=(root / settings.audit_log) if settings.audit_log else None,
-        explore_seconds=settings.explore_seconds, python=python, root=root.resolve(), screen=settings.screen,
+        explore_seconds=settings.explore_seconds, explore_attempts=settings.explore_attempts, python=python, root=root.resolve(), screen=settings.screen,
     )
     options = RunOptions(
         root=root.resolve(), test_dir=settings.test_dir, python=python, runs=settings.runs,

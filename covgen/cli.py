@@ -120,6 +120,8 @@ def gaps(
 @click.option("--wait-for-model", type=float, help="Seconds to wait for the server to come up (default 60).")
 @click.option("--request-timeout", type=float, help="Seconds one model request may go unanswered (default 300).")
 @click.option("--explore-seconds", type=float, help="Exploration budget per gap for the model-free engine (default 5).")
+@click.option("--explore-attempts", type=int,
+              help="Budget per gap in calls instead of seconds: the same tests however fast the machine is.")
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path), help="Record model answers to this JSONL file.")
 @click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), help="Replay answers recorded with --record.")
 @click.option("--test-dir", help="Where generated tests go (default tests/covgen).")

@@ -52,6 +52,8 @@ class Settings(BaseModel):
     request_timeout: float = Field(default=300.0, gt=0)
     budget_seconds: float | None = Field(default=None, gt=0)
     explore_seconds: float = Field(default=defaults.EXPLORE_SECONDS, gt=0)
+    #: Calls per gap for the model-free engine instead of seconds: the same tests on any machine.
+    explore_attempts: int | None = Field(default=None, ge=1)
     test_dir: str = defaults.TEST_DIR
     python: str | None = None
     sandbox: Literal["auto", "strict"] = "auto"

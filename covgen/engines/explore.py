@@ -1,11 +1,13 @@
 """The embedded default: a model-free engine that explores a method and writes regression tests.
 
 For each gap it runs ``explore_probe.py`` in the sandbox with the project's interpreter: the
-probe builds inputs (annotations, defaults, parameter names, constants mined from the method and
-the functions it calls), keeps those that reach new target lines or branches, and records what
-each did. A second process, with another hash seed, replays every kept case; only outcomes that
-match are written, as one pytest test per behaviour. The tests then go through the same funnel as
-model-written ones.
+probe searches inputs (see its docstring), keeps those that reach new target lines or branches,
+minimizes them and records what each did. A second process, with another hash seed, replays
+every kept case; only outcomes that match are written, as one pytest test per behaviour that
+asserts on values: the returned value, the public state of what came back or of the receiver, or
+an exception the project's own code raised. The tests then go through the same funnel as
+model-written ones. The budget per gap is seconds, or a number of calls (``--explore-attempts``),
+which makes the result independent of the machine's speed.
 
 Other languages plug in as another :class:`Explorer` (the Java one will drive a generated probe
 class under the same limits and render JUnit 5).
@@ -24,6 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from covgen import defaults
 from covgen.engines import Proposal, Target
 from covgen.errors import SandboxError
 from covgen.sandbox import SandboxPolicy, Workspace
@@ -42,12 +45,18 @@ class Explorer(Protocol):
         """Return (test module source or None, a note for the summary)."""
 
 
+#: Wall-clock ceiling for a probe bounded by calls rather than seconds (a safety net, not a budget).
+_ATTEMPTS_WALL = 600.0
+
+
 class PythonExplorer:
-    def __init__(self, python: str, policy: SandboxPolicy, seed: int = 0, screen: ScreenMode = "strict") -> None:
+    def __init__(self, python: str, policy: SandboxPolicy, seed: int = 0, screen: ScreenMode = "strict",
+                 max_attempts: int | None = None) -> None:
         self.python = python
         self.policy = policy
         self.seed = seed
         self.screen = screen
+        self.max_attempts = max_attempts
 
     async def explore(self, target: Target, workspace: Workspace, seconds: float) -> tuple[str | None, str]:
         gap = target.gap
@@ -61,19 +70,22 @@ class PythonExplorer:
         request = {
             "mode": "explore", "module": target.module, "qualname": gap.qualname, "start": gap.start_line, "end": gap.end_line,
             "lines": list(gap.uncovered_lines), "arcs": [list(arc) for arc in gap.missing_arcs], "seconds": seconds,
-            "seed": self.seed, "source": source, "paths": _import_paths(workspace),
+            "seed": self.seed, "source": source, "paths": _import_paths(workspace), "max_attempts": self.max_attempts,
         }
-        result = await self._probe(workspace, request, seconds + 30, hash_seed="0")
+        wall = _ATTEMPTS_WALL if self.max_attempts else seconds + 30
+        result = await self._probe(workspace, request, wall, hash_seed="0")
         cases = result.get("cases", [])
+        note = str(result.get("note") or result.get("error") or "no input reached new lines")
         if not cases:
-            return None, str(result.get("note") or result.get("error") or "no input reached new lines")
+            return None, note
         # Replay in a fresh process with another hash seed: set order, ids, time and randomness
         # all show up as a different outcome.
         confirmation = await self._probe(workspace, {"mode": "confirm", "cases": cases, "paths": _import_paths(workspace)}, 60, hash_seed="4242")
         outcomes = confirmation.get("outcomes", [])
         stable = [case for case, again in zip(cases, outcomes) if again == case["outcome"]]
         dropped = len(cases) - len(stable)
-        note = f"{len(stable)} behaviour(s) observed in {result.get('attempts', 0)} calls" + (f", {dropped} non-deterministic dropped" if dropped else "")
+        if dropped:
+            note += f"; {dropped} outcome(s) differed in a second process (time, randomness, ids, hash order), dropped"
         # A case whose check needs a name the screen refuses (a third-party type, say) would make
         # the whole module UNSAFE: check it without that name, or leave it out.
         screen = Screen(self.screen, project_modules(workspace.path, [target.module]))
@@ -121,16 +133,21 @@ class ExploreEngine:
 
     name = "explore"
 
-    def __init__(self, root: Path, *, python: str, seconds_per_gap: float = 5.0, policy: SandboxPolicy = SandboxPolicy(), seed: int = 0,
-                 screen: ScreenMode = "strict") -> None:
+    def __init__(
+        self, root: Path, *, python: str, seconds_per_gap: float = defaults.EXPLORE_SECONDS, policy: SandboxPolicy = SandboxPolicy(),
+        seed: int = 0, screen: ScreenMode = "strict", attempts_per_gap: int | None = None,
+    ) -> None:
         self.root = root
         self.seconds_per_gap = seconds_per_gap
-        self.explorers: dict[str, Explorer] = {"python": PythonExplorer(python, policy, seed, screen)}
+        self.attempts_per_gap = attempts_per_gap
+        self.explorers: dict[str, Explorer] = {"python": PythonExplorer(python, policy, seed, screen, attempts_per_gap)}
         self._workspace: Workspace | None = None
         # Exploration is CPU-bound: one probe per core.
         self._slots = asyncio.Semaphore(max(1, os.cpu_count() or 1))
 
     def describe(self) -> str:
+        if self.attempts_per_gap:
+            return f"model-free exploration, {self.attempts_per_gap} calls per gap"
         return f"model-free exploration, {self.seconds_per_gap:g} s per gap"
 
     async def propose(self, target: Target) -> Proposal:
@@ -142,7 +159,7 @@ class ExploreEngine:
         started = time.monotonic()
         async with self._slots:
             source, note = await explorer.explore(target, self._workspace, self.seconds_per_gap)
-        return Proposal(sources=(source,) if source else (), seconds=time.monotonic() - started)
+        return Proposal(sources=(source,) if source else (), seconds=time.monotonic() - started, notes=(f"{target.gap.id}: {note}",))
 
     async def repair(self, target: Target, previous: Proposal, answer_index: int, feedback: str) -> Proposal:
         return Proposal(sources=())  # exploration observes; there is nothing to argue with
@@ -168,7 +185,7 @@ def _import_paths(workspace: Workspace) -> list[str]:
 
 
 def render_pytest(target: Target, cases: list[dict[str, Any]]) -> str:
-    """One readable test per observed behaviour."""
+    """One readable test per observed behaviour, asserting on what the probe saw."""
     imports = {"import pytest"}
     tests: list[str] = []
     used: set[str] = set()
@@ -179,25 +196,23 @@ def render_pytest(target: Target, cases: list[dict[str, Any]]) -> str:
         imports.update(case["imports"])
         outcome = case["outcome"]
         body = [*case["setup"]]
+        action = case["code"] if case.get("code") is not None else case["statement"]
         if outcome["kind"] == "raise":
-            exception = outcome["type"]  # a nested class is named through its outer one
-            if exception not in _BUILTIN_EXCEPTIONS:
-                if outcome["module"].startswith("_") or "<" in exception:
-                    exception = "Exception"
-                else:
-                    imports.add(f"from {outcome['module']} import {exception.split('.')[0]}")
-            match = ""
-            if outcome["message"]:
-                imports.add("import re")
-                match = f", match=re.escape({outcome['message'][:80]!r})"
-            body.append(f"with pytest.raises({exception}{match}):")
-            body.append(f"    {case['code']}")
+            body.append(f"with {_raises(outcome, imports)}:")
+            body.append(f"    {action}")
             name = f"raises_{_snake(outcome['type'].rsplit('.', 1)[-1])}"
         else:
-            imports.update(outcome.get("imports", ()))
-            body.append(f"result = {case['code']}")
-            check, name = _check(outcome)
-            body.append(check)
+            imports.update(outcome["imports"])
+            checks = outcome["checks"]
+            uses_result = case.get("code") is not None and any(_mentions_result(check[0]) for check in checks)
+            line = f"result = {action}" if uses_result else action
+            warns = outcome.get("warns") or []
+            if warns:
+                body.append(f"with pytest.warns({_warning(warns[0], imports)}):")
+                line = f"    {line}"
+            body.append(line)
+            body.extend(_assertion(check) for check in checks)
+            name = _name(checks)
         test_name = f"test_{prefix}_{name}"[:70].rstrip("_")
         unique, number = test_name, 2
         while unique in used:
@@ -208,20 +223,61 @@ def render_pytest(target: Target, cases: list[dict[str, Any]]) -> str:
     return "\n".join(ordered) + "\n\n\n" + "\n\n\n".join(tests) + "\n"
 
 
-def _check(outcome: dict[str, Any]) -> tuple[str, str]:
-    """The assertion on `result` for an observed return value, and the test name's ending."""
-    kind, code = outcome["kind"], outcome.get("code", "")
-    if kind == "is":
-        return f"assert result is {code}", f"returns_{code.lower()}"
-    if kind == "equal":
-        return f"assert result == {code}", f"returns_{_slug(code)}"
-    if kind == "approx":
-        return f"assert result == pytest.approx({code})", f"returns_{_slug(code)}"
-    if kind == "length":  # items with no literal: their count
-        return f"assert isinstance(result, {outcome['type']}) and len(result) == {code}", f"returns_{code}_items"
-    if kind == "type_name":  # a type with no importable name
-        return f"assert type(result).__name__ == {outcome['type']!r}", f"returns_{_snake(outcome['type'])}"
-    return f"assert isinstance(result, {outcome['type']})", f"returns_{_snake(outcome['type'].rsplit('.', 1)[-1])}"
+def _raises(outcome: dict[str, Any], imports: set[str]) -> str:
+    exception = outcome["type"]  # a nested class is named through its outer one
+    if exception not in _BUILTIN_EXCEPTIONS:
+        if outcome["module"].startswith("_") or "<" in exception:
+            exception = "Exception"
+        else:
+            imports.add(f"from {outcome['module']} import {exception.split('.')[0]}")
+    # Only words the project's own code wrote: CPython's wording changes between versions.
+    if not outcome.get("match"):
+        return f"pytest.raises({exception})"
+    imports.add("import re")
+    return f"pytest.raises({exception}, match=re.escape({outcome['match']!r}))"
+
+
+def _warning(qualified: str, imports: set[str]) -> str:
+    module, name = qualified.split(":", 1)
+    if module == "builtins":
+        return name
+    imports.add(f"from {module} import {name.split('.')[0]}")
+    return name
+
+
+def _mentions_result(expression: str) -> bool:
+    return re.search(r"\bresult\b", expression) is not None
+
+
+def _assertion(check: list[str]) -> str:
+    """`assert` for one observed value: exact, approximate (floats), or the type when nothing else shows."""
+    expression, operator, code = check[0], check[1], check[2]
+    if operator == "approx":
+        return f"assert {expression} == pytest.approx({code})"
+    if operator == "isinstance":
+        return f"assert isinstance({expression}, {code})"
+    if operator == "typename":
+        return f"assert type({expression}).__name__ == {code!r}"
+    return f"assert {expression} {operator} {code}"
+
+
+def _name(checks: list[list[str]]) -> str:
+    """The test name's ending, from its first check."""
+    if not checks:
+        return "runs"
+    expression, operator, code = checks[0][0], checks[0][1], checks[0][2]
+    if expression == "result":
+        if operator in ("isinstance", "typename"):
+            return f"returns_{_snake(code.rsplit('.', 1)[-1])}"
+        return f"returns_{code.lower() if operator == 'is' else _slug(code)}"
+    if expression.startswith("len("):
+        expression = expression[4:-1]
+        if expression == "result":
+            return f"returns_{code}_items"
+    if expression.startswith("repr("):
+        return f"returns_{_slug(code.strip(chr(39) + chr(34)))}"
+    attribute = expression.rsplit(".", 1)[-1]
+    return f"{'sets' if expression.startswith('result.') else 'changes'}_{_snake(attribute)}"
 
 
 def _snake(text: str) -> str:

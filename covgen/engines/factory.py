@@ -34,6 +34,7 @@ async def open_engine(
     python: str,
     root: Path,
     screen: ScreenMode = "strict",
+    explore_attempts: int | None = None,
 ) -> tuple[list[Engine], str]:
     """Open the engines for `kind`, in the order they run (hybrid: explore, then the model)."""
     from covgen.engines.llm import DEFAULT_MODEL_URL, AuditLog, LlmEngine, OpenAICompatBackend
@@ -80,7 +81,7 @@ async def open_engine(
         return [llm(VllmOfflineBackend(model), f"in-process vLLM ({model})")], "chosen with --engine vllm"
     from covgen.engines.explore import ExploreEngine
 
-    explore = ExploreEngine(root, python=python, seconds_per_gap=explore_seconds, screen=screen)
+    explore = ExploreEngine(root, python=python, seconds_per_gap=explore_seconds, screen=screen, attempts_per_gap=explore_attempts)
     if kind == "explore":
         return [explore], "chosen with --engine explore"
     if kind == "hybrid":

@@ -285,9 +285,11 @@ class _Generation:
         self.usage["prompt"] += proposal.prompt_tokens
         self.usage["completion"] += proposal.completion_tokens
         self.usage["cached"] += proposal.cached_tokens
-        self.warnings.extend(note for note in proposal.notes if note not in self.warnings)
+        # A note about this gap belongs to its outcome; any other (answers cut off at the token
+        # limit, say) is the run's, said once.
         prefix = f"{target.gap.id}: "
-        self.notes.setdefault(target.gap.id, []).extend(note.removeprefix(prefix) for note in proposal.notes)
+        self.notes.setdefault(target.gap.id, []).extend(note.removeprefix(prefix) for note in proposal.notes if note.startswith(prefix))
+        self.warnings.extend(note for note in proposal.notes if not note.startswith(prefix) and note not in self.warnings)
         return proposal
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from covgen.languages import pack_for
 from covgen.model import CoverageReport, Gap
 
 if TYPE_CHECKING:
@@ -20,9 +21,6 @@ if TYPE_CHECKING:
     from covgen.pipeline import Progress, RunSummary
 
 __all__ = ["RunPlan", "plan_run", "run"]
-
-#: The languages ``covgen run`` writes tests for; ``covgen gaps`` lists every language it parses.
-FILLABLE_LANGUAGES = ("python",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +54,7 @@ def plan_run(
         report, root.resolve(), include=settings.include, exclude=settings.exclude, min_lines=settings.min_lines,
         max_gaps=settings.max_gaps, changed=changed,
     )
-    fillable = tuple(gap for gap in search.gaps if _language(gap) in FILLABLE_LANGUAGES and gap.origin == "source")
+    fillable = tuple(gap for gap in search.gaps if _fillable(gap) and gap.origin == "source")
     return RunPlan(report, fillable, (*report.warnings, *search.warnings, *_left_out(search.gaps, fillable)))
 
 
@@ -92,10 +90,9 @@ def python_of(settings: Settings) -> str:
     return settings.python or sys.executable
 
 
-def _language(gap: Gap) -> str:
-    from covgen.adapters._paths import language_of
-
-    return language_of(gap.path)
+def _fillable(gap: Gap) -> bool:
+    pack = pack_for(gap.path)
+    return pack is not None and not pack.not_yet
 
 
 def _left_out(gaps: Sequence[Gap], fillable: Sequence[Gap]) -> list[str]:
@@ -104,7 +101,9 @@ def _left_out(gaps: Sequence[Gap], fillable: Sequence[Gap]) -> list[str]:
     counts: dict[str, int] = {}
     for gap in gaps:
         if gap not in kept:
-            why = (f"{_language(gap)} gaps: covgen run writes tests for {', '.join(FILLABLE_LANGUAGES)} only so far"
-                   if _language(gap) not in FILLABLE_LANGUAGES else "gaps whose source covgen could not parse (known from the report only)")
+            pack = pack_for(gap.path)
+            why = (f"{pack.name} gaps: {pack.not_yet}" if pack is not None and pack.not_yet
+                   else f"gaps in {gap.path.rsplit('.', 1)[-1]} files: no language pack for them" if pack is None
+                   else "gaps whose source covgen could not parse (known from the report only)")
             counts[why] = counts.get(why, 0) + 1
     return [f"{count} {why}; `covgen gaps` lists them" for why, count in counts.items()]

@@ -164,14 +164,13 @@ def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: s
 def _dry_run(root: Path, gaps: list[Gap], engine: str, test_dir: str) -> None:
     from covgen.pipeline import build_targets
     from covgen.project import ProjectFacts
-    from covgen.prompts.pytest_family import messages_for
 
     targets, warnings = build_targets(gaps, root.resolve(), ProjectFacts(root, test_dir), with_context=True)
     click.echo(f"covgen: dry run: {len(targets)} gap(s); nothing is called, run or written")
     for target in targets:
         click.echo(f"\n=== {target.gap.id} (lines {target.gap.start_line}-{target.gap.end_line}) ===")
         if engine != "explore" and target.context is not None:
-            for message in messages_for(target.context):
+            for message in target.pack.messages_for(target.context):
                 click.echo(f"--- {message['role']} ---\n{message['content']}")
     for warning in warnings:
         click.echo(f"covgen: warning: {warning}", err=True)

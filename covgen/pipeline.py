@@ -24,17 +24,17 @@ from typing import Any, TypeVar
 from covgen import defaults
 from covgen.engines import Engine, Proposal, Target
 from covgen.errors import BackendError, CovgenError, SourceError
-from covgen.languages import find_units
+from covgen.languages import LanguagePack, find_units, pack_for, pack_named
 from covgen.model import Candidate, CodeUnit, CoverageReport, Gap, TestVerdict, Verdict
 from covgen.project import ProjectFacts
 from covgen.prompts.context import build_context
 from covgen.runners.pytest_runner import PytestRunner
 from covgen.confirm import CleanRun, clean_run, digest
 from covgen.sandbox import SandboxLayers, SandboxPolicy, Workspace, probe
-from covgen.screen import Screen, ScreenMode, project_modules
+from covgen.screen import Screen, ScreenMode
 from covgen.sources import read_source
 from covgen.validate import Validator, select
-from covgen.writer import AcceptedTest, covgen_files, module_name, owned_by_covgen, render_files, test_path_for, write_files
+from covgen.writer import AcceptedTest, covgen_files, owned_by_covgen, write_files
 
 __all__ = ["RunOptions", "RunSummary", "GapOutcome", "Rejection", "run_pipeline", "build_targets"]
 
@@ -115,18 +115,21 @@ def build_targets(gaps: Sequence[Gap], root: Path, facts: ProjectFacts, *, with_
     warnings: list[str] = []
     sources: dict[str, tuple[str, tuple[CodeUnit, ...]]] = {}
     for gap in sorted(gaps, key=lambda g: (g.path, g.start_line)):
+        pack = pack_for(gap.path)
+        if pack is None or pack.not_yet:
+            continue  # covgen.api names these gaps; the pipeline is only given what it can fill
         if gap.path not in sources:
             try:
                 text = read_source(root, gap.path)
-                sources[gap.path] = (text, tuple(find_units("python", text, gap.path)))
+                sources[gap.path] = (text, tuple(find_units(pack.name, text, gap.path)))
             except SourceError as err:  # one unreadable file must not stop the others
                 warnings.append(f"{err}; skipped")
                 sources[gap.path] = ("", ())
         text, units = sources[gap.path]
-        if not text or not gap.path.endswith(".py"):
+        if not text:
             continue
         context = build_context(gap, text, units, facts) if with_context else None
-        targets.append(Target(gap=gap, module=module_name(gap.path), source=text, units=units, context=context))
+        targets.append(Target(gap=gap, module=pack.module_name(gap.path), source=text, units=units, context=context, language=pack.name))
     return targets, warnings
 
 
@@ -323,7 +326,9 @@ async def run_pipeline(
             warnings.extend(more)
             gap_by_id = {t.gap.id: t.gap for t in targets}
             existing = {t.gap.path: facts.tests_of(t.module) for t in targets}
-            screen = Screen(options.screen, project_modules(workspace.path, (t.module for t in targets)))
+            # Every target of a run is in a language the run can fill: Python, so far.
+            pack = targets[0].pack if targets else _python()
+            screen = pack.screen(options.screen, workspace.path, [t.module for t in targets])
             validator = Validator(runner, gap_by_id, runs=options.runs, existing_tests=existing, screen=screen)
             # One validation wave per core: pytest processes are CPU-bound, the model is not.
             batcher = _Batcher(validator, options.batch_window, options.max_batch, workers=max(1, os.cpu_count() or 1))
@@ -362,6 +367,17 @@ async def run_pipeline(
                       generation, seconds, warnings)
 
 
+def _python() -> LanguagePack:
+    pack = pack_named("python")
+    assert pack is not None
+    return pack
+
+
+def _pack(path: str) -> LanguagePack:
+    """The pack of a file the run fills (an empty selection renders nothing, in any pack)."""
+    return pack_for(path) or _python()
+
+
 def _write_confirmed(root: Path, contents: dict[str, str]) -> list[str]:
     """Write the files the clean run proved, all or none, and check they hold exactly those bytes."""
     expected = {relative: digest(text) for relative, text in contents.items()}
@@ -380,7 +396,7 @@ def _write_confirmed(root: Path, contents: dict[str, str]) -> list[str]:
 
 def _refuse_foreign_files(targets: list[Target], options: RunOptions) -> None:
     """Fail before any work when a file covgen would write exists and is not covgen's."""
-    for path in sorted({test_path_for(t.gap.path, options.test_dir) for t in targets}):
+    for path in sorted({t.pack.test_path(t.gap.path, options.test_dir) for t in targets}):
         if (options.root / path).exists() and not owned_by_covgen(options.root / path):
             raise CovgenError(f"{path} exists and was not written by covgen; not touching it (move it, or pass --test-dir)", slug="not-ours")
 
@@ -497,7 +513,7 @@ async def _confirm(
     for _ in range(_CONFIRM_ROUNDS):
         selected = select(verdicts)
         tests = [AcceptedTest(v, candidates[v.candidate_id], gaps[v.gap_id]) for v in selected if v.verdict is Verdict.ACCEPTED]
-        rendered = render_files(tests, options.root, test_dir=options.test_dir, provenance=provenance)
+        rendered = _pack(tests[0].gap.path if tests else "").render(tests, options.root, test_dir=options.test_dir, provenance=provenance)
         selected = rendered.mark_already_written(selected)
         chosen = [v for v in selected if v.verdict is Verdict.ACCEPTED]
         if not chosen:
@@ -506,7 +522,7 @@ async def _confirm(
         refused = {path: reason for path, text in contents.items() if (reason := screen.reason(text)) is not None}
         if refused:
             verdicts = [replace(v, verdict=Verdict.UNSAFE, message=f"refused in the written file beside the other accepted tests: {refused[path]}")
-                        if v in chosen and (path := test_path_for(gaps[v.gap_id].path, options.test_dir)) in refused else v
+                        if v in chosen and (path := _pack(gaps[v.gap_id].path).test_path(gaps[v.gap_id].path, options.test_dir)) in refused else v
                         for v in verdicts]
             continue
         nodeids = {_key(v): rendered.node_ids[_key(v)] for v in chosen}

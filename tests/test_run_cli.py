@@ -116,4 +116,4 @@ def test_gaps_the_run_cannot_fill_are_named_not_dropped() -> None:
     total = len(json.loads(listed.stdout)["gaps"])
     result = covgen_run(java, "--report", str(java / "reports/jacoco.xml"), "--dry-run")
     assert result.returncode == 0, result.stderr
-    assert f"covgen: warning: {total} java gaps: covgen run writes tests for python only so far; `covgen gaps` lists them" in result.stderr
+    assert f"covgen: warning: {total} java gaps: covgen run writes tests for python only so far (JUnit 5 is the next stage); `covgen gaps` lists them" in result.stderr

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from covgen.model import CodeUnit, Gap
+from covgen.languages import LanguagePack, pack_named
 from covgen.prompts.context import PromptContext
 
 __all__ = ["Target", "Proposal", "Engine", "ChatResult", "ChatBackend", "Message"]
@@ -29,6 +30,14 @@ class Target:
     source: str
     units: tuple[CodeUnit, ...]
     context: PromptContext | None = None
+    #: The language pack that knows this gap's language (``covgen.languages``).
+    language: str = "python"
+
+    @property
+    def pack(self) -> LanguagePack:
+        pack = pack_named(self.language)
+        assert pack is not None, self.language  # targets are only built for known languages
+        return pack
 
 
 @dataclass(frozen=True, slots=True)

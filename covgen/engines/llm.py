@@ -33,7 +33,7 @@ import httpx
 from covgen.engines import ChatBackend, ChatResult, Message, Proposal, Target
 from covgen.errors import BackendError
 from covgen.extract import extract_python, extract_structured
-from covgen.prompts.pytest_family import TESTS_SCHEMA, messages_for, repair_messages
+from covgen.prompts.pytest_family import TESTS_SCHEMA
 from covgen.redact import redact_json
 
 __all__ = ["OpenAICompatBackend", "LlmEngine", "AuditLog", "DEFAULT_MODEL_URL", "DEFAULT_REQUEST_TIMEOUT"]
@@ -383,7 +383,7 @@ class LlmEngine:
         if target.context is None:
             raise BackendError(f"{target.gap.id}: no prompt context")
         context = target.context
-        messages = messages_for(context, structured=self.structured)
+        messages = target.pack.messages_for(context, structured=self.structured)
         budget = self._prompt_budget()
         while budget is not None and not _surely_fits(messages, budget):
             # Without /tokenize the byte bound is the count: trimmed until it surely fits.
@@ -392,11 +392,11 @@ class LlmEngine:
             if (tokens is not None and tokens <= budget) or smaller is None:
                 break
             context = smaller
-            messages = messages_for(context, structured=self.structured)
+            messages = target.pack.messages_for(context, structured=self.structured)
         return await self._ask(target, messages, attempt=1)
 
     async def repair(self, target: Target, previous: Proposal, answer_index: int, feedback: str) -> Proposal:
-        messages = repair_messages(list(previous.messages), previous.answers[answer_index], feedback, structured=self.structured)
+        messages = target.pack.repair_messages(list(previous.messages), previous.answers[answer_index], feedback, structured=self.structured)
         return await self._ask(target, messages, attempt=2)
 
     async def aclose(self) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -17,6 +19,8 @@ if TYPE_CHECKING:  # the CLI imports nothing heavy until a command runs
     from covgen.model import Gap
 
 __all__ = ["main", "cli"]
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_THRESHOLD = 1
@@ -131,8 +135,6 @@ def gaps(
 def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: str | None, dry_run: bool,
         outputs: str | None, record: Path | None, replay: Path | None, python_path: str | None, **flags: object) -> None:
     """Generate tests for uncovered methods and keep only the ones proven to pass and add coverage."""
-    import asyncio
-
     from covgen import api
     from covgen.config import load_settings
 
@@ -151,7 +153,7 @@ def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: s
     from covgen.output.progress import ProgressReporter
 
     with ProgressReporter() as progress:
-        summary = asyncio.run(api.run(root, plan, settings, record=record, replay=replay, progress=progress))
+        summary = asyncio.run(_until_stopped(api.run(root, plan, settings, record=record, replay=replay, progress=progress)))
     from covgen.output import write_atomically
     from covgen.output.runsummary import print_summary, summary_document, summary_markdown
 
@@ -206,6 +208,31 @@ def _stop(signum: int, frame: object) -> None:
 
 #: SIGTERM (a CI cancel) and SIGHUP (a closed terminal) stop covgen the way Ctrl-C does.
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+async def _until_stopped(work: Coroutine[Any, Any, T]) -> T:
+    """Await `work`; a stop signal cancels it inside the event loop, so every ``finally`` (kill
+    the sandbox, remove the workspace, close connections) runs while the loop still runs."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        received.append(signum)
+        task.cancel()
+
+    for signum in _STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if received:
+            raise _Stopped(received[0]) from None
+        raise
+    finally:
+        for signum in _STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, _stop)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,6 +29,9 @@ from covgen.prompts.pytest_family import messages_for
 from support.vllm_stub import StubServer, StubState
 from test_run_llm import GOOD_QUARTER, tree_digest
 
+#: Through the real CLI with real processes: `pytest -m 'not e2e'` runs only the unit tests.
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:

@@ -19,6 +19,9 @@ import pytest
 
 from conftest import FIXTURES
 
+#: Through the real CLI with real processes: `pytest -m 'not e2e'` runs only the unit tests.
+pytestmark = pytest.mark.e2e
+
 ATTEMPTS = "300"
 PROBE = Path(__file__).resolve().parent.parent / "covgen" / "engines" / "explore_probe.py"
 

@@ -20,6 +20,9 @@ from covgen.config import load_settings
 from support.vllm_stub import StubServer, StubState
 from test_run_llm import fence
 
+#: Through the real CLI with real processes: `pytest -m 'not e2e'` runs only the unit tests.
+pytestmark = pytest.mark.e2e
+
 MARKER = "OUTSIDE-MARKER-31337"
 GOOD = "def add(a, b):\n    if a > b:\n        return a - b\n    return a + b\n"
 GOOD_ADD = fence("""

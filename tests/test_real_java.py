@@ -11,6 +11,9 @@ import pytest
 
 from covgen import find_gaps, read_report
 
+#: Through the real CLI with real processes: `pytest -m 'not e2e'` runs only the unit tests.
+pytestmark = pytest.mark.e2e
+
 
 def _jacoco_file_counters(report: Path) -> dict[str, tuple[int, int]]:
     """JaCoCo's own per-sourcefile LINE counter (missed, covered), read independently of covgen.

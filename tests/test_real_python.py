@@ -14,6 +14,9 @@ import pytest
 
 from covgen import read_report
 
+#: Through the real CLI with real processes: `pytest -m 'not e2e'` runs only the unit tests.
+pytestmark = pytest.mark.e2e
+
 
 def _truth(data_file: Path, root: Path) -> dict[str, tuple[list[int], list[int]]]:
     """Executed and missing statements per file, straight from coverage.py's own API."""

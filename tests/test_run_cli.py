@@ -15,6 +15,9 @@ from conftest import FIXTURES
 from support.vllm_stub import StubServer, StubState
 from test_run_llm import tree_digest
 
+#: Through the real CLI with real processes: `pytest -m 'not e2e'` runs only the unit tests.
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:

@@ -21,6 +21,9 @@ import pytest
 from conftest import FIXTURES, module_project
 from support.vllm_stub import StubServer, StubState
 
+#: Through the real CLI with real processes: `pytest -m 'not e2e'` runs only the unit tests.
+pytestmark = pytest.mark.e2e
+
 
 def fence(code: str) -> str:
     return "Here are the tests.\n\n```python\n" + textwrap.dedent(code).strip() + "\n```\n"

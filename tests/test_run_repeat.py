@@ -20,6 +20,9 @@ from support.vllm_stub import StubServer, StubState
 from conftest import module_project
 from test_run_llm import fence, run_covgen, tree_digest
 
+#: Through the real CLI with real processes: `pytest -m 'not e2e'` runs only the unit tests.
+pytestmark = pytest.mark.e2e
+
 TEXTKIT = '''\
 def humanize(name: str) -> str:
     words = name.replace("_", " ").split()

@@ -24,6 +24,9 @@ from covgen.redact import redact
 from support.vllm_stub import StubServer, StubState
 from test_run_llm import fence, run_covgen
 
+#: Through the real CLI with real processes: `pytest -m 'not e2e'` runs only the unit tests.
+pytestmark = pytest.mark.e2e
+
 # Fake credentials, each shaped like the real thing. kind → (value, placeholder kind).
 SECRETS = {
     "stripe": ("sk_live_51HqLyjWDarjtT1zdp7dcXYZabc8Qm2Vn4Rt6Wp9Ks3Lx7Jd5Fg1Hz0Cb", "stripe-key"),

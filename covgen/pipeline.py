@@ -85,6 +85,8 @@ class GapOutcome:
     outcome: str = "ACCEPTED"
     #: Why no test was kept, for every gap without one.
     reason: str = ""
+    #: What the engine said about this gap (what exploration saw, inputs it would not pin).
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -748,7 +750,7 @@ def _summarise(
         outcomes.append(GapOutcome(
             target.gap.id, tuple(v.test_name for v in kept),
             tuple(sorted({line for v in kept for line in v.gained_lines})), len({arc for v in kept for arc in v.gained_arcs}), per,
-            rejected, outcome, reason,
+            rejected, outcome, reason, tuple(dict.fromkeys(generation.notes.get(target.gap.id, ()))),
         ))
     return RunSummary(
         engine=description, engine_reason=engine_reason, sandbox=sandbox, gaps_targeted=len(targets),

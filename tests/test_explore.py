@@ -53,7 +53,7 @@ def by_name(summary: dict) -> dict[str, dict]:
 
 
 def note_for(summary: dict, qualname: str) -> str:
-    return next(w for w in summary["warnings"] if w.split(": ", 1)[0].endswith("::" + qualname))
+    return "; ".join(by_name(summary)[qualname]["notes"])
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 JSON version history — bump on any change a consumer could notice:
   1: engine, sandbox, verdict counts, coverage before/after, tokens, seconds, per-gap outcomes
-     (each gap's ``rejected`` list, ``outcome`` and ``reason`` were added later; consumers that
+     (each gap's ``rejected`` list, ``outcome``, ``reason`` and ``notes`` were added later; consumers that
      ignore unknown keys see no change).
 """
 
@@ -51,7 +51,7 @@ def summary_document(summary: RunSummary) -> dict[str, Any]:
         },
         "gaps": [
             {"id": g.gap_id, "accepted_tests": list(g.accepted_tests), "gained_lines": list(g.gained_lines),
-             "gained_branches": g.gained_branches, "verdicts": g.verdicts, "outcome": g.outcome, "reason": g.reason,
+             "gained_branches": g.gained_branches, "verdicts": g.verdicts, "outcome": g.outcome, "reason": g.reason, "notes": list(g.notes),
              "rejected": [{"candidate": r.candidate_id, "test": r.test, "verdict": r.verdict, "message": r.message} for r in g.rejected]}
             for g in summary.gaps
         ],

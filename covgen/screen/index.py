@@ -39,8 +39,8 @@ _DUNDER = re.compile(r"^__\w+__$")
 _PASSTHROUGH = frozenset({
     "dict", "list", "set", "tuple", "frozenset", "str", "int", "float", "complex", "bytes", "bytearray", "bool",
     "object", "sorted", "reversed", "iter", "next", "min", "max", "sum", "map", "filter", "zip", "enumerate", "repr",
-    "len", "abs", "round", "divmod", "isinstance", "issubclass", "callable", "hash", "id", "format", "getattr",
-    "super", "range", "slice", "print", "any", "all", "ord", "chr", "hex", "oct", "bin", "ascii",
+    "len", "abs", "round", "divmod", "isinstance", "issubclass", "callable", "hash", "id", "format", "range", "slice",
+    "print", "any", "all", "ord", "chr", "hex", "oct", "bin", "ascii",
 })
 
 
@@ -89,10 +89,14 @@ class ModuleIndex:
         self.annotations: set[int] = set()
         self.name_refs: dict[str, list[ast.Name]] = {}
         self.attribute_names: set[str] = set()
+        self.attribute_refs: dict[str, list[ast.Attribute]] = {}
+        self.attribute_literals: set[str] = set()
         self.parametrized: dict[str, list[ast.expr]] = {}
         self.fixtures: dict[str, list[Function]] = {}
         self.classes: dict[str, ast.ClassDef] = {}
         self._local_cache: dict[int, frozenset[str]] = {}
+        #: Names bound somewhere by something other than an import: never trusted to be the import.
+        self.rebound: set[str] = set()
         self._index(tree, tree)
         self._memos: dict[str, _Memo] = {}
 
@@ -110,10 +114,10 @@ class ModuleIndex:
 
     @staticmethod
     def _in_body(function: Function | ast.Lambda, child: ast.AST) -> bool:
-        """Body and parameters belong to the function; decorators, defaults and annotations outside."""
+        """The body runs in the function's scope; decorators, defaults and annotations in the enclosing one."""
         if isinstance(function, ast.Lambda):
-            return child is function.body or child is function.args
-        return child is function.args or child in function.body
+            return child is function.body
+        return child in function.body
 
     def _record(self, node: ast.AST, region: Scope) -> None:
         here = self.region.get(id(node), region)
@@ -173,6 +177,7 @@ class ModuleIndex:
             self.name_refs.setdefault(node.id, []).append(node)
         elif isinstance(node, ast.Attribute):
             self.attribute_names.add(node.attr)
+            self.attribute_refs.setdefault(node.attr, []).append(node)
         elif isinstance(node, ast.Call) and self.qualified(node.func) == "pytest.mark.parametrize":
             names, values = _call_arg(node, 0, "argnames"), _call_arg(node, 1, "argvalues")
             for name in literal_names(names) or []:
@@ -182,6 +187,7 @@ class ModuleIndex:
             literal = _call_arg(node, 1, "name")
             if isinstance(literal, ast.Constant) and isinstance(literal.value, str):
                 self.attribute_names.add(literal.value)
+                self.attribute_literals.add(literal.value)
 
     def _bind_target(self, region: Scope, target: ast.expr, value: ast.expr | None, kind: str = "value",
                      source: ast.expr | None = None) -> None:
@@ -191,13 +197,15 @@ class ModuleIndex:
             else:
                 self._bind(region, target.id, Binding(kind, value=source, node=target))
         elif isinstance(target, (ast.Tuple, ast.List)):
-            for element in target.elts:  # unpacking: only the whole right side is known
-                self._bind_target(region, element, None, kind if kind != "value" else "other", source or value)
+            for element in target.elts:  # unpacking: an item of the whole right side
+                self._bind_target(region, element, None, kind if kind != "value" else "unpack", source or value)
         elif isinstance(target, ast.Starred):
             self._bind_target(region, target.value, None, "other", source or value)
 
     def _bind(self, region: Scope, name: str, binding: Binding) -> None:
         self.bindings.setdefault((id(region), name), []).append(binding)
+        if binding.kind != "import":
+            self.rebound.add(name)
 
     # --- lookups ------------------------------------------------------------------------------
 
@@ -224,6 +232,10 @@ class ModuleIndex:
                     return True
             child, node = node, self.parent.get(id(node))
         return False
+
+    def is_builtin(self, name: ast.Name) -> bool:
+        """The name can only be the builtin: the test binds it nowhere."""
+        return name.id not in self.rebound and not self.import_targets(name.id)
 
     def _locals(self, function: Function | ast.Lambda) -> frozenset[str]:
         """Names local to `function` by Python's rule (bound in it, not declared global or nonlocal)."""
@@ -259,12 +271,13 @@ class ModuleIndex:
         return self.imports.get(name, set())
 
     def qualified(self, node: ast.expr) -> str | None:
-        """``a.b.c`` with `a` replaced by what it was imported as; None when not rooted at an import."""
+        """``a.b.c`` with `a` replaced by what it was imported as; None when not rooted at an import
+        (or when `a` is also bound some other way, so it may not be the import where it is read)."""
         parts: list[str] = []
         while isinstance(node, ast.Attribute):
             parts.append(node.attr)
             node = node.value
-        if not isinstance(node, ast.Name):
+        if not isinstance(node, ast.Name) or node.id in self.rebound:
             return None
         targets = self.import_targets(node.id)
         if len(targets) != 1:
@@ -377,7 +390,7 @@ class ModuleIndex:
             return self.under_tmp_path(node.left) and safe_part(node.right)
         if isinstance(node, ast.Call) and not node.keywords:
             func = node.func
-            if isinstance(func, ast.Name) and func.id == "str" and len(node.args) == 1 and not self.is_local(func):
+            if isinstance(func, ast.Name) and func.id == "str" and len(node.args) == 1 and self.is_builtin(func):
                 return self.under_tmp_path(node.args[0])
             if self.qualified(func) in policy.PATH_CLASSES and node.args:  # Path(tmp_path, "a", "b")
                 return self.under_tmp_path(node.args[0]) and all(map(safe_part, node.args[1:]))
@@ -437,13 +450,13 @@ class ModuleIndex:
         """What the test's own code passes for `arg`; None when the function escapes the screen's view."""
         if isinstance(function, ast.Lambda):
             return None
-        if self.method_kind(function) is not None:  # called only by pytest, or by code the screen cannot map
-            return [] if self.is_pytest_called(function) and function.name not in self.attribute_names else None
         allowed = {"pytest.fixture", "pytest.mark", *policy.PATCHERS}
         for decorator in function.decorator_list:
             target = self.qualified(decorator.func if isinstance(decorator, ast.Call) else decorator) or ""
             if not any(target == a or target.startswith(a + ".") for a in allowed):
                 return None  # a decorator may call it with anything
+        if self.method_kind(function) is not None:
+            return self._method_argument_values(function, arg)
         # A function of the module is reachable only by its name: the module object itself is not
         # (importing it by name, sys.modules and globals() are all refused).
         positional = [*function.args.posonlyargs, *function.args.args]
@@ -466,15 +479,50 @@ class ModuleIndex:
             values.append(passed)
         return values
 
+    def _method_argument_values(self, function: Function, arg: ast.arg) -> list[ast.expr] | None:
+        """A method's argument: what every `self.method(...)` passes; None if it is reached any other way."""
+        if self.method_kind(function) != "plain":
+            return None
+        positional = [*function.args.posonlyargs, *function.args.args][1:]
+        if function.name in self.attribute_literals:
+            return None  # getattr(obj, "method")
+        values: list[ast.expr] = []
+        for node in self.attribute_refs.get(function.name, []):
+            call = self.parent.get(id(node))
+            receiver = node.value
+            if not (isinstance(call, ast.Call) and call.func is node and isinstance(receiver, ast.Name)
+                    and self._is_self(receiver)):
+                return None
+            if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+                return None
+            passed = next((k.value for k in call.keywords if k.arg == arg.arg), None)
+            if passed is None and arg in positional and positional.index(arg) < len(call.args):
+                passed = call.args[positional.index(arg)]
+            passed = passed if passed is not None else _default_of(function.args, arg)
+            if passed is None:
+                return None
+            values.append(passed)
+        return values
+
+    def _is_self(self, name: ast.Name) -> bool:
+        """The first parameter of a plain method of the test's own class."""
+        bindings = self.bindings_of(name)
+        return bool(bindings) and all(
+            b.kind == "param" and b.function is not None and not isinstance(b.function, ast.Lambda)
+            and self.method_kind(b.function) == "plain" and [*b.function.args.posonlyargs, *b.function.args.args][:1] == [b.node]
+            for b in bindings)
+
     def _owned_step(self, node: ast.expr) -> bool:
         if isinstance(node, ast.Name):
-            if self.import_targets(node.id):
-                return all(self.origin(t) == "project" for t in self.import_targets(node.id))
+            if self.import_targets(node.id) and node.id not in self.rebound:
+                return self._project_import(node.id)
             sources = list(self._name_sources(node))
             return bool(sources) and all(self._owned_source(kind, value, b) for kind, value, b in sources)
         if isinstance(node, ast.Attribute):
             # A module the project imported (`mymodule.json`) is the standard library's, not the project's.
-            return node.attr.lstrip("_") not in policy.STDLIB_NAMES and self.owned(node.value)
+            if self._static_path(node.value) and node.attr.lstrip("_") in policy.STDLIB_NAMES:
+                return False
+            return self.owned(node.value)
         if isinstance(node, ast.Subscript):
             return self.owned(node.value)
         if isinstance(node, ast.Call):
@@ -489,8 +537,11 @@ class ModuleIndex:
                     callable(value) and not isinstance(value, type) and callee not in policy.SHARED_STATE)
                 return fresh and all(self.owned(a.value if isinstance(a, ast.Starred) else a) for a in node.args) \
                     and all(self.owned(k.value) for k in node.keywords)
-            if isinstance(node.func, ast.Name) and node.func.id in _PASSTHROUGH and not self.is_local(node.func) \
-                    and not self.bindings.get((id(self.tree), node.func.id)):
+            if isinstance(node.func, ast.Name) and node.func.id == "getattr" and self.is_builtin(node.func) and node.args:
+                name = _call_arg(node, 1, "name")  # getattr(x, "name") is x.name
+                return isinstance(name, ast.Constant) and isinstance(name.value, str) and self.owned(
+                    ast.copy_location(ast.Attribute(value=node.args[0], attr=name.value, ctx=ast.Load()), node))
+            if isinstance(node.func, ast.Name) and node.func.id in _PASSTHROUGH and self.is_builtin(node.func):
                 return all(self.owned(a.value if isinstance(a, ast.Starred) else a) for a in node.args) \
                     and all(self.owned(k.value) for k in node.keywords)
             if isinstance(node.func, ast.Lambda):
@@ -514,6 +565,51 @@ class ModuleIndex:
             return self.owned(node.value)
         return isinstance(node, ast.Compare)
 
+    def _static_path(self, node: ast.expr) -> bool:
+        """`name.attr.attr` from an import, with no call or item in between (a module's attribute, say)."""
+        while isinstance(node, ast.Attribute):
+            node = node.value
+        return isinstance(node, ast.Name) and bool(self.import_targets(node.id))
+
+    def storable(self, node: ast.expr) -> bool:
+        """Items may be set in it: the test's own or the project's object, or a container the test built."""
+        return self._holds("storable", node, self._storable_step)
+
+    def _storable_step(self, node: ast.expr) -> bool:
+        if isinstance(node, (ast.Dict, ast.List, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)):
+            return True  # built here: setting its items changes nothing else
+        if isinstance(node, ast.Call):
+            func = node.func.value if isinstance(node.func, ast.Attribute) else node.func  # dict(...), dict.fromkeys(...)
+            if isinstance(func, ast.Name) and func.id in ("dict", "list", "set", "bytearray") and self.is_builtin(func):
+                return True  # a new container (a copy of its argument)
+            if self.qualified(node.func) in policy.DATA_CLASSES:
+                return True
+        if isinstance(node, ast.BinOp) and isinstance(node.left, (ast.List, ast.Tuple)):
+            return True  # [0] * n
+        if isinstance(node, ast.Name):
+            sources = list(self._name_sources(node))
+            return bool(sources) and all(
+                self.storable(value) if kind == "value" and value is not None else self._owned_source(kind, value, b)
+                for kind, value, b in sources)
+        if isinstance(node, ast.Subscript):  # an item of a container the test built from its own items
+            return self._items_storable(node.value) or self.owned(node)
+        return self.owned(node)
+
+    def _items_storable(self, node: ast.expr) -> bool:
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            return all(self.storable(e) for e in node.elts)
+        if isinstance(node, ast.Dict):
+            return all(self.storable(v) for v in node.values)
+        if isinstance(node, (ast.ListComp, ast.SetComp)):
+            return self.storable(node.elt)
+        if isinstance(node, ast.DictComp):
+            return self.storable(node.value)
+        if isinstance(node, ast.Name):
+            sources = list(self._name_sources(node))
+            return bool(sources) and all(kind == "value" and value is not None and self._items_storable(value)
+                                         for kind, value, _ in sources)
+        return False
+
     def _from_mocker(self, func: ast.expr) -> bool:
         """pytest-mock's mocker.patch(...) and friends: they hand back mocks."""
         if not isinstance(func, ast.Attribute):
@@ -524,29 +620,57 @@ class ModuleIndex:
             b.kind == "param" and b.function is not None and self.is_pytest_called(b.function) for b in self.bindings_of(func)
         )
 
-    def _returns_owned(self, func: ast.expr) -> bool:
+    def _returns_owned(self, func: ast.expr, seen: frozenset[int] = frozenset()) -> bool:
         """A call's result: instances of the project's or the test's classes; the test's functions' returns."""
         if isinstance(func, ast.Attribute):
             methods = [m for c in self.classes.values() for m in c.body
                        if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and m.name == func.attr]
             return all(self.owned(v) for m in methods for v in _returned(m))
-        if not isinstance(func, ast.Name) or self.import_targets(func.id):
+        if not isinstance(func, ast.Name) or (self.import_targets(func.id) and func.id not in self.rebound):
             return True  # a project callable (owned() already refused anything else)
         for binding in self.bindings_of(func):
             if binding.kind == "def" and isinstance(binding.node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 if not all(self.owned(v) for v in _returned(binding.node)):
                     return False
-            elif binding.kind != "class":
+            elif binding.kind in ("value", "iter", "unpack") and binding.value is not None:
+                # `kind = Stock; kind()` or `for kind in (A, B): kind()`: whatever it may call returns owned values.
+                for node in ast.walk(binding.value):
+                    if isinstance(node, ast.Lambda) and not self.owned(node.body):
+                        return False
+                    if isinstance(node, ast.Name) and id(node) not in seen and not self._returns_owned(node, seen | {id(func)}):
+                        return False
+            elif binding.kind not in ("class", "import"):
                 return False
         return True
+
+    def _items_owned(self, node: ast.expr) -> bool:
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            return all(self._items_owned(e.value) if isinstance(e, ast.Starred) else
+                       self._items_owned(e) if isinstance(e, (ast.List, ast.Tuple)) else self.owned(e) for e in node.elts)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range" and self.is_builtin(node.func):
+            return True
+        return self.owned(node)
+
+    def _project_import(self, name: str) -> bool:
+        return all(self._project_owned(t) for t in self.import_targets(name))
+
+    def _project_owned(self, target: str) -> bool:
+        """The project's own object: not a standard-library module it re-exports (`from mypkg import json`)."""
+        return self.origin(target) == "project" and target.rsplit(".", 1)[-1].lstrip("_") not in policy.STDLIB_NAMES
 
     def _owned_source(self, kind: str, value: ast.expr | None, binding: Binding) -> bool:
         if kind == "value" and value is not None:
             return self.owned(value)
-        if kind in ("def", "class"):
+        if kind == "import" and isinstance(binding.node, (ast.Import, ast.ImportFrom)):
+            return all(self._project_owned(_imported(binding.node, alias)) for alias in binding.node.names)
+        if kind == "def":
             return True
+        if kind in ("iter", "unpack") and value is not None:  # an item of what is looped over or unpacked
+            return self._items_owned(value)
+        if kind == "class" and isinstance(binding.node, ast.ClassDef):
+            return self.plain_bases(binding.node)
         if kind == "with" and value is not None:
-            # `with patch(...) as fake` binds the mock; `with open(...) as f` a stream the test opened.
+            # `with patch(...) as fake` binds the mock; otherwise what the context manager's call is.
             target = self.qualified(value.func) if isinstance(value, ast.Call) else None
             return target in policy.PATCHERS or self.owned(value)
         if kind != "param" or binding.function is None or not isinstance(binding.node, ast.arg):
@@ -560,10 +684,10 @@ class ModuleIndex:
             # state of a standard-library base (a redirect's `_stream`) is a gadget, so a class
             # with such a base owns only its public attributes (the screen's rule on stores).
             owner = self.parent.get(id(function))
-            return isinstance(owner, ast.ClassDef) and self._plain_bases(owner)
+            return isinstance(owner, ast.ClassDef) and self.plain_bases(owner)
         patched = any((self.qualified(d.func if isinstance(d, ast.Call) else d) or "") in policy.PATCHERS
                       for d in function.decorator_list)
-        if not self.is_pytest_called(function) and (method is not None or patched):
+        if not self.is_pytest_called(function) and patched:
             return False
         direct = self._argument_values(function, arg)
         if direct is None:
@@ -584,15 +708,16 @@ class ModuleIndex:
         # Anything else pytest injects is the project's own fixture or @patch's mock.
         return all(self.owned(value) for value in [*injected, *direct])
 
-    def _plain_bases(self, cls: ast.ClassDef, seen: frozenset[str] = frozenset()) -> bool:
+    def plain_bases(self, cls: ast.ClassDef, seen: frozenset[str] = frozenset()) -> bool:
         """The class derives only from builtins, the project's classes and such classes of the test."""
         for base in cls.bases:
-            if isinstance(base, ast.Name) and not self.import_targets(base.id):
-                inner = self.classes.get(base.id)
-                if inner is not None and (base.id in seen or not self._plain_bases(inner, seen | {cls.name})):
+            if isinstance(base, ast.Name) and base.id in self.classes:
+                if base.id in seen or not self.plain_bases(self.classes[base.id], seen | {cls.name}):
                     return False
                 continue
-            targets = self._base_targets(base)
+            if isinstance(base, ast.Name) and self.is_builtin(base):
+                continue
+            targets = self._base_targets(base) if not (isinstance(base, ast.Name) and base.id in self.rebound) else []
             if not targets or any(self.origin(t) != "project" for t in targets):
                 return False
         return True
@@ -624,6 +749,10 @@ class ModuleIndex:
             if isinstance(node.func, ast.Attribute) and node.func.attr in policy.PATH_RETURNING:
                 return self.is_path(node.func.value)
         return False
+
+
+def _imported(node: ast.Import | ast.ImportFrom, alias: ast.alias) -> str:
+    return f"{node.module or ''}.{alias.name}" if isinstance(node, ast.ImportFrom) else alias.name
 
 
 def _parameters(args: ast.arguments) -> list[ast.arg]:

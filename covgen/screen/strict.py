@@ -14,6 +14,7 @@ import string
 
 from covgen.screen import policy
 from covgen.screen.index import ModuleIndex, Refusal, call_arg, is_dunder, literal_names, stdlib_step
+from covgen.screen.provenance import Provenance
 
 __all__ = ["strict_reason"]
 
@@ -31,7 +32,7 @@ def strict_reason(source: str, project_modules: frozenset[str]) -> str | None:
     except (SyntaxError, ValueError):
         return None  # the funnel reports syntax errors itself
     try:
-        refusals = _Rules(ModuleIndex(tree, project_modules)).check()
+        refusals = _Rules(Provenance(tree, project_modules)).check()
     except RecursionError:
         return f"the module is nested too deeply to screen ({SEE})"
     if not refusals:
@@ -41,7 +42,7 @@ def strict_reason(source: str, project_modules: frozenset[str]) -> str | None:
 
 
 class _Rules:
-    def __init__(self, index: ModuleIndex) -> None:
+    def __init__(self, index: Provenance) -> None:
         self.index = index
         #: Methods that change or read the private state of `self`: called unbound on a foreign
         #: object they would do that to it.

@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 from covgen import defaults
 from covgen.model import Candidate, Gap, TestVerdict, Verdict
 from covgen.runners.pytest_runner import ModuleFailure, PytestRunner, TestOutcome
-from covgen.screen import Screen
+from covgen.screen import Screen, project_modules
+from covgen.writer import module_name
 
 __all__ = ["Validator", "select", "CANDIDATE_DIR"]
 
@@ -49,10 +50,11 @@ class Validator:
         *,
         runs: int = defaults.RUNS,
         existing_tests: Mapping[str, Sequence[str]] | None = None,
-        screen: Screen = Screen(),
+        screen: Screen | None = None,
     ) -> None:
         self.runner = runner
-        self.screen = screen
+        # By default the strict screen, told the project's modules from the workspace and the gaps.
+        self.screen = screen or Screen("strict", project_modules(runner.workspace.path, (module_name(g.path) for g in gaps.values())))
         self.gaps = gaps
         self.runs = max(1, runs)
         self.existing_tests = existing_tests or {}

@@ -132,6 +132,15 @@ ATTACKS = {
         class Stop(KeyboardInterrupt):
             pass
     """, "uses KeyboardInterrupt"),
+    "a look-alike of pytest.raises": ("""
+        from pytest import raises
+
+        def raises(kind):
+            raise kind()
+
+        def test_x():
+            raises(SystemExit)
+    """, "uses SystemExit"),
     "exit()": ("""
         def test_x():
             exit(0)
@@ -152,6 +161,10 @@ ATTACKS = {
             def inner():
                 eval = len
             eval("__import__('os')")
+    """, "uses eval()"),
+    "eval in a default, where the function's own eval does not reach": ("""
+        def test_x(value=eval("1")):
+            eval = len
     """, "uses eval()"),
     "getattr with a computed name": ("""
         import inventory
@@ -274,6 +287,10 @@ ATTACKS = {
         import inventory.parsing
         inventory.parsing.re.compile = lambda pattern: None
     """, "changes inventory.parsing.re.compile"),
+    "patching the standard library a project package re-exports": ("""
+        from inventory import json
+        json.dumps = str
+    """, "changes json.dumps"),
     "patching a standard-library class through an alias": ("""
         from json import JSONEncoder
         Encoder = JSONEncoder
@@ -289,6 +306,10 @@ ATTACKS = {
         def test_x(monkeypatch):
             monkeypatch.setattr("json.dumps", str)
     """, "patches 'json.dumps' (string targets must name the project's own objects"),
+    "monkeypatching the standard library through a project module's import": ("""
+        def test_x(monkeypatch):
+            monkeypatch.setattr("inventory.dates.json.dumps", str)
+    """, "patches 'inventory.dates.json.dumps' (through json, a standard-library module"),
     "mock.patch of a builtin": ("""
         from unittest.mock import patch
 
@@ -353,6 +374,49 @@ ATTACKS = {
         def test_x():
             logging.getLogger().__dict__.__setitem__("x", 1)
     """, "uses .__setitem__"),
+    "a gadget under a project module's name": ("""
+        import contextlib
+        import io
+        from inventory import parsing
+
+        def test_x():
+            parsing = contextlib.redirect_stdout(io.StringIO())
+            parsing._stream = "modules"
+    """, "changes parsing._stream"),
+    "a subclass overriding its standard-library base's private class attribute": ("""
+        import contextlib
+
+        class Swap(contextlib.redirect_stdout):
+            _stream = "modules"
+    """, "sets _stream in class Swap, which derives from the standard library"),
+    "a standard-library base under another name": ("""
+        import contextlib
+        Base = contextlib.redirect_stdout
+
+        class Swap(Base):
+            def __init__(self, target):
+                super().__init__(target)
+
+        def test_x():
+            Swap(None)._stream = "modules"
+    """, "changes Swap(None)._stream"),
+    "getattr reaching a module through a project module": ("""
+        import inventory.parsing
+
+        def test_x():
+            getattr(inventory.parsing, "re").compile = None
+    """, "changes getattr(inventory.parsing, 're').compile"),
+    "a gadget handed to a helper method": ("""
+        import contextlib
+        import io
+
+        class TestSwap:
+            def poke(self, redirect):
+                redirect._stream = "modules"
+
+            def test_x(self):
+                self.poke(contextlib.redirect_stdout(io.StringIO()))
+    """, "changes redirect._stream"),
     "a copy of a gadget": ("""
         import contextlib
         import copy
@@ -553,6 +617,7 @@ ORDINARY = {
         def test_patched(monkeypatch, capsys, caplog, recwarn, tmp_path, count):
             monkeypatch.setattr(inventory.dates, "quarter", lambda day: "Q")
             monkeypatch.setattr("inventory.dates.quarter", lambda day: "Q")
+            monkeypatch.setattr("inventory.dates.time", None)  # the project's name for the module, not the module
             monkeypatch.setenv("INVENTORY_MODE", "test")
             monkeypatch.chdir(tmp_path)
             caplog.set_level(logging.INFO)
@@ -625,6 +690,29 @@ ORDINARY = {
             fake.return_value = "2024-Q2"
             spy = mocker.spy(inventory.dates, "is_weekend")
             assert FrozenDate.today().year == 2024 and spy.call_count == 0
+    """,
+    "helper methods, unpacking and containers the test builds": """
+        import inventory.items
+        from inventory.items import Stock
+
+        class TestStock:
+            def fill(self, stock, tmp_path):
+                stock.add(inventory.items.Item("saw", 1))
+                stock._audit = []
+                (tmp_path / "log.txt").write_text("filled")
+
+            def test_fill(self, tmp_path):
+                stock, spare = Stock(), Stock()
+                self.fill(stock, tmp_path)
+                counts = {name: 0 for name in ("saw", "hammer")}
+                counts["saw"] += 1
+                grid = [[0] * 3 for _ in range(3)]
+                grid[1][2] = 5
+                totals = dict.fromkeys(["a"], 0)
+                totals["a"] = 1
+                for kind in (Stock, Stock):
+                    kind()._audit = None
+                assert spare._audit is None or True
     """,
     "parametrize, marks, approx, warns and expected exits": """
         import math

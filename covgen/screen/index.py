@@ -1,21 +1,10 @@
-"""What the strict screen knows about a candidate module before judging any node.
+"""What the strict screen knows about a candidate module before judging any node: parents,
+scopes, imports and every binding of every name.
 
 Names are resolved conservatively and by name: every binding of a name inside the outermost
 function that uses it counts (or the module's, for globals), so a value that could come from
-anywhere the screen cannot follow makes the property false. Three properties are derived:
-
-* **under tmp_path** — the expression is a path below the ``tmp_path`` fixture (or a
-  ``tmp_path_factory.mktemp`` directory), built only with literal, relative parts;
-* **owned** — the expression is the test's own object (a literal, an instance of a class the
-  test defines or the project exports, a mock): attributes may be set on it and its private
-  attributes read, which is never allowed on objects of the standard library or pytest, whose
-  internals are gadgets (a patcher told to look up ``__globals__``, a redirect told to swap
-  ``sys.modules``);
-* **a path** — the expression is some ``pathlib`` path (for methods like ``rename`` whose names
-  other types share).
-
-A parameter's value is what every call site passes; a test's or fixture's parameter is what
-pytest injects (a fixture, a parametrized value, a default).
+anywhere the screen cannot follow is never taken for a safe one. What follows from the bindings
+(is a value under tmp_path, the test's own object, a path) is in :mod:`covgen.screen.provenance`.
 """
 
 from __future__ import annotations
@@ -25,23 +14,16 @@ import functools
 import importlib
 import re
 import types
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from covgen.screen import policy
 
-__all__ = ["Binding", "ModuleIndex", "Refusal", "stdlib_step", "stdlib_object", "is_dunder"]
+__all__ = ["Binding", "Function", "ModuleIndex", "Refusal", "call_arg", "default_of", "is_dunder", "literal_names",
+           "parameters", "stdlib_object", "stdlib_step"]
 
 Scope = ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 _DUNDER = re.compile(r"^__\w+__$")
-#: Builtins whose result is made of their arguments (or is fresh): owned when those are.
-_PASSTHROUGH = frozenset({
-    "dict", "list", "set", "tuple", "frozenset", "str", "int", "float", "complex", "bytes", "bytearray", "bool",
-    "object", "sorted", "reversed", "iter", "next", "min", "max", "sum", "map", "filter", "zip", "enumerate", "repr",
-    "len", "abs", "round", "divmod", "isinstance", "issubclass", "callable", "hash", "id", "format", "getattr",
-    "super", "range", "slice", "print", "any", "all", "ord", "chr", "hex", "oct", "bin", "ascii",
-})
 
 
 class Refusal(Exception):
@@ -67,15 +49,6 @@ class Binding:
     node: ast.AST | None = None
 
 
-@dataclass
-class _Memo:
-    done: dict[int, bool] = field(default_factory=dict)
-    busy: set[int] = field(default_factory=set)
-    #: Results cached during the current outermost evaluation, and whether a cycle was assumed.
-    provisional: list[int] = field(default_factory=list)
-    assumed: bool = False
-
-
 class ModuleIndex:
     """Parents, scopes, imports and bindings of one parsed candidate module."""
 
@@ -89,12 +62,15 @@ class ModuleIndex:
         self.annotations: set[int] = set()
         self.name_refs: dict[str, list[ast.Name]] = {}
         self.attribute_names: set[str] = set()
+        self.attribute_refs: dict[str, list[ast.Attribute]] = {}
+        self.attribute_literals: set[str] = set()
         self.parametrized: dict[str, list[ast.expr]] = {}
         self.fixtures: dict[str, list[Function]] = {}
         self.classes: dict[str, ast.ClassDef] = {}
         self._local_cache: dict[int, frozenset[str]] = {}
+        #: Names bound somewhere by something other than an import: never trusted to be the import.
+        self.rebound: set[str] = set()
         self._index(tree, tree)
-        self._memos: dict[str, _Memo] = {}
 
     # --- indexing ------------------------------------------------------------------------------
 
@@ -110,26 +86,26 @@ class ModuleIndex:
 
     @staticmethod
     def _in_body(function: Function | ast.Lambda, child: ast.AST) -> bool:
-        """Body and parameters belong to the function; decorators, defaults and annotations outside."""
+        """The body runs in the function's scope; decorators, defaults and annotations in the enclosing one."""
         if isinstance(function, ast.Lambda):
-            return child is function.body or child is function.args
-        return child is function.args or child in function.body
+            return child is function.body
+        return child in function.body
 
     def _record(self, node: ast.AST, region: Scope) -> None:
         here = self.region.get(id(node), region)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             self._bind(here, node.name, Binding("def", node=node))
             inner = node if isinstance(here, ast.Module) else here
-            for arg in _parameters(node.args):
+            for arg in parameters(node.args):
                 self._bind(inner, arg.arg, Binding("param", function=node, node=arg))
-            for annotated in [a.annotation for a in _parameters(node.args)] + [node.returns]:
+            for annotated in [a.annotation for a in parameters(node.args)] + [node.returns]:
                 if annotated is not None:
                     self.annotations.update(id(n) for n in ast.walk(annotated))
             if any(self.is_fixture_decorator(d) for d in node.decorator_list):
                 self.fixtures.setdefault(self.fixture_name(node), []).append(node)
         elif isinstance(node, ast.Lambda):
             inner = node if isinstance(here, ast.Module) else here
-            for arg in _parameters(node.args):
+            for arg in parameters(node.args):
                 self._bind(inner, arg.arg, Binding("param", function=node, node=arg))
         elif isinstance(node, ast.ClassDef):
             self._bind(here, node.name, Binding("class", node=node))
@@ -173,15 +149,17 @@ class ModuleIndex:
             self.name_refs.setdefault(node.id, []).append(node)
         elif isinstance(node, ast.Attribute):
             self.attribute_names.add(node.attr)
+            self.attribute_refs.setdefault(node.attr, []).append(node)
         elif isinstance(node, ast.Call) and self.qualified(node.func) == "pytest.mark.parametrize":
-            names, values = _call_arg(node, 0, "argnames"), _call_arg(node, 1, "argvalues")
+            names, values = call_arg(node, 0, "argnames"), call_arg(node, 1, "argvalues")
             for name in literal_names(names) or []:
                 if values is not None:
                     self.parametrized.setdefault(name, []).append(values)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr", "setattr", "delattr"):
-            literal = _call_arg(node, 1, "name")
+            literal = call_arg(node, 1, "name")
             if isinstance(literal, ast.Constant) and isinstance(literal.value, str):
                 self.attribute_names.add(literal.value)
+                self.attribute_literals.add(literal.value)
 
     def _bind_target(self, region: Scope, target: ast.expr, value: ast.expr | None, kind: str = "value",
                      source: ast.expr | None = None) -> None:
@@ -191,13 +169,15 @@ class ModuleIndex:
             else:
                 self._bind(region, target.id, Binding(kind, value=source, node=target))
         elif isinstance(target, (ast.Tuple, ast.List)):
-            for element in target.elts:  # unpacking: only the whole right side is known
-                self._bind_target(region, element, None, kind if kind != "value" else "other", source or value)
+            for element in target.elts:  # unpacking: an item of the whole right side
+                self._bind_target(region, element, None, kind if kind != "value" else "unpack", source or value)
         elif isinstance(target, ast.Starred):
             self._bind_target(region, target.value, None, "other", source or value)
 
     def _bind(self, region: Scope, name: str, binding: Binding) -> None:
         self.bindings.setdefault((id(region), name), []).append(binding)
+        if binding.kind != "import":
+            self.rebound.add(name)
 
     # --- lookups ------------------------------------------------------------------------------
 
@@ -225,11 +205,15 @@ class ModuleIndex:
             child, node = node, self.parent.get(id(node))
         return False
 
+    def is_builtin(self, name: ast.Name) -> bool:
+        """The name can only be the builtin: the test binds it nowhere."""
+        return name.id not in self.rebound and not self.import_targets(name.id)
+
     def _locals(self, function: Function | ast.Lambda) -> frozenset[str]:
         """Names local to `function` by Python's rule (bound in it, not declared global or nonlocal)."""
         if id(function) in self._local_cache:
             return self._local_cache[id(function)]
-        names = {a.arg for a in _parameters(function.args)}
+        names = {a.arg for a in parameters(function.args)}
         declared: set[str] = set()
         stack: list[ast.AST] = [function.body] if isinstance(function, ast.Lambda) else list(function.body)
         while stack:
@@ -259,12 +243,13 @@ class ModuleIndex:
         return self.imports.get(name, set())
 
     def qualified(self, node: ast.expr) -> str | None:
-        """``a.b.c`` with `a` replaced by what it was imported as; None when not rooted at an import."""
+        """``a.b.c`` with `a` replaced by what it was imported as; None when not rooted at an import
+        (or when `a` is also bound some other way, so it may not be the import where it is read)."""
         parts: list[str] = []
         while isinstance(node, ast.Attribute):
             parts.append(node.attr)
             node = node.value
-        if not isinstance(node, ast.Name):
+        if not isinstance(node, ast.Name) or node.id in self.rebound:
             return None
         targets = self.import_targets(node.id)
         if len(targets) != 1:
@@ -291,7 +276,7 @@ class ModuleIndex:
     def fixture_name(self, function: Function) -> str:
         for decorator in function.decorator_list:
             if isinstance(decorator, ast.Call) and self.is_fixture_decorator(decorator):
-                name = _call_arg(decorator, 99, "name")
+                name = call_arg(decorator, 99, "name")
                 if isinstance(name, ast.Constant) and isinstance(name.value, str):
                     return name.value
         return function.name
@@ -322,316 +307,16 @@ class ModuleIndex:
             if binding.kind == "class":
                 return True
             if binding.kind == "param" and binding.function is not None and self.method_kind(binding.function) == "class":
-                if _parameters(binding.function.args)[0] is binding.node:
+                if parameters(binding.function.args)[0] is binding.node:
                     return True
         return False
 
-    # --- provenance ---------------------------------------------------------------------------
-
-    def under_tmp_path(self, node: ast.expr) -> bool:
-        return self._holds("tmp", node, self._tmp_step)
-
-    def owned(self, node: ast.expr) -> bool:
-        return self._holds("owned", node, self._owned_step)
-
-    def is_path(self, node: ast.expr) -> bool:
-        return self._holds("path", node, self._path_step, cyclic=False)
-
-    def _holds(self, prop: str, node: ast.expr, step: Callable[[ast.expr], bool], cyclic: bool = True) -> bool:
-        memo = self._memos.setdefault(prop, _Memo())
-        key = id(node)
-        if key in memo.done:
-            return memo.done[key]
-        if key in memo.busy:
-            # A value that only flows around a cycle comes from the cycle's entries, which are
-            # checked on their own: coinductively true for "every source is safe".
-            memo.assumed = True
-            return cyclic
-        outermost = not memo.busy
-        memo.busy.add(key)
-        try:
-            result = step(node)
-        finally:
-            memo.busy.discard(key)
-        memo.done[key] = result
-        memo.provisional.append(key)
-        if outermost:
-            if memo.assumed and not result:
-                # Inner results assumed this one held; it does not, so they prove nothing.
-                for stale in memo.provisional:
-                    memo.done.pop(stale, None)
-                memo.done[key] = result
-            memo.provisional.clear()
-            memo.assumed = False
-        return result
-
-    def _name_sources(self, node: ast.Name) -> Iterator[tuple[str, ast.expr | None, Binding]]:
-        for binding in self.bindings_of(node):
-            yield binding.kind, binding.value, binding
-
-    def _tmp_step(self, node: ast.expr) -> bool:
-        if isinstance(node, ast.Name):
-            sources = list(self._name_sources(node))
-            return bool(sources) and all(self._tmp_source(node.id, kind, value, b) for kind, value, b in sources)
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
-            return self.under_tmp_path(node.left) and safe_part(node.right)
-        if isinstance(node, ast.Call) and not node.keywords:
-            func = node.func
-            if isinstance(func, ast.Name) and func.id == "str" and len(node.args) == 1 and not self.is_local(func):
-                return self.under_tmp_path(node.args[0])
-            if self.qualified(func) in policy.PATH_CLASSES and node.args:  # Path(tmp_path, "a", "b")
-                return self.under_tmp_path(node.args[0]) and all(map(safe_part, node.args[1:]))
-            if isinstance(func, ast.Attribute):
-                if func.attr == "joinpath":
-                    return self.under_tmp_path(func.value) and bool(node.args) and all(map(safe_part, node.args))
-                if func.attr == "with_suffix" and len(node.args) == 1:
-                    return self.under_tmp_path(func.value) and isinstance(node.args[0], ast.Constant)
-                if func.attr == "mktemp" and isinstance(func.value, ast.Name) and len(node.args) == 1:
-                    return self.is_factory(func.value) and safe_part(node.args[0])
-        if isinstance(node, ast.JoinedStr) and node.values:  # f"{tmp_path}/out.txt"
-            first, rest = node.values[0], node.values[1:]
-            if not (isinstance(first, ast.FormattedValue) and first.conversion == -1 and first.format_spec is None
-                    and self.under_tmp_path(first.value)):
-                return False
-            parts = [v.value for v in rest if isinstance(v, ast.Constant) and isinstance(v.value, str)]
-            text = "".join(parts)
-            return len(parts) == len(rest) and (not text or (text.startswith("/") and safe_text(text[1:])))
-        return False
-
-    def is_factory(self, node: ast.expr) -> bool:
-        """pytest's tmp_path_factory fixture itself."""
-        return self._holds("factory", node, self._factory_step)
-
-    def _factory_step(self, node: ast.expr) -> bool:
-        if not isinstance(node, ast.Name):
-            return False
-        sources = list(self._name_sources(node))
-        return bool(sources) and all(
-            kind == "param" and self._param_safe(b, "tmp_path_factory", self.is_factory) for kind, _, b in sources
-        )
-
-    def _tmp_source(self, name: str, kind: str, value: ast.expr | None, binding: Binding) -> bool:
-        if kind == "value" and value is not None:
-            return self.under_tmp_path(value)
-        if kind == "param":
-            return self._param_safe(binding, "tmp_path", self.under_tmp_path)
-        return False
-
-    def _param_safe(self, binding: Binding, root: str, safe: Callable[[ast.expr], bool]) -> bool:
-        """Every value the parameter can get is safe; pytest's own `root` fixture counts as safe."""
-        function, arg = binding.function, binding.node
-        if function is None or not isinstance(arg, ast.arg):
-            return False
-        values = self._argument_values(function, arg)
-        if values is None:
-            return False
-        if self.is_pytest_called(function):
-            default = _default_of(function.args, arg)
-            if default is not None:  # pytest injects no fixture into a parameter with a default
-                values.append(default)
-            elif arg.arg != root or arg.arg in self.parametrized or arg.arg in self.fixtures:
-                return False
-        return all(safe(value) for value in values)
-
-    def _argument_values(self, function: Function | ast.Lambda, arg: ast.arg) -> list[ast.expr] | None:
-        """What the test's own code passes for `arg`; None when the function escapes the screen's view."""
-        if isinstance(function, ast.Lambda):
-            return None
-        if self.method_kind(function) is not None:  # called only by pytest, or by code the screen cannot map
-            return [] if self.is_pytest_called(function) and function.name not in self.attribute_names else None
-        allowed = {"pytest.fixture", "pytest.mark", *policy.PATCHERS}
-        for decorator in function.decorator_list:
-            target = self.qualified(decorator.func if isinstance(decorator, ast.Call) else decorator) or ""
-            if not any(target == a or target.startswith(a + ".") for a in allowed):
-                return None  # a decorator may call it with anything
-        # A function of the module is reachable only by its name: the module object itself is not
-        # (importing it by name, sys.modules and globals() are all refused).
-        positional = [*function.args.posonlyargs, *function.args.args]
-        values: list[ast.expr] = []
-        for ref in self.name_refs.get(function.name, []):
-            if not any(b.kind == "def" and b.node is function for b in self.bindings_of(ref)):
-                continue  # the same name, bound to something else there (a fixture's parameter)
-            call = self.parent.get(id(ref))
-            if not (isinstance(call, ast.Call) and call.func is ref):
-                return None
-            if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
-                return None
-            passed = next((k.value for k in call.keywords if k.arg == arg.arg), None)
-            if passed is None and arg in positional and positional.index(arg) < len(call.args):
-                passed = call.args[positional.index(arg)]
-            if passed is None:
-                passed = _default_of(function.args, arg)
-            if passed is None:
-                return None
-            values.append(passed)
-        return values
-
-    def _owned_step(self, node: ast.expr) -> bool:
-        if isinstance(node, ast.Name):
-            if self.import_targets(node.id):
-                return all(self.origin(t) == "project" for t in self.import_targets(node.id))
-            sources = list(self._name_sources(node))
-            return bool(sources) and all(self._owned_source(kind, value, b) for kind, value, b in sources)
-        if isinstance(node, ast.Attribute):
-            # A module the project imported (`mymodule.json`) is the standard library's, not the project's.
-            return node.attr.lstrip("_") not in policy.STDLIB_NAMES and self.owned(node.value)
-        if isinstance(node, ast.Subscript):
-            return self.owned(node.value)
-        if isinstance(node, ast.Call):
-            callee = self.qualified(node.func)
-            if callee in policy.MOCKS or self._from_mocker(node.func):
-                return True
-            if callee is not None and self.origin(callee) == "stdlib":
-                # Fresh data built from the test's own values; never shared state or an object
-                # whose private fields steer lookups (a redirect, a patcher).
-                value = stdlib_object(callee)
-                fresh = callee in policy.DATA_CLASSES or (
-                    callable(value) and not isinstance(value, type) and callee not in policy.SHARED_STATE)
-                return fresh and all(self.owned(a.value if isinstance(a, ast.Starred) else a) for a in node.args) \
-                    and all(self.owned(k.value) for k in node.keywords)
-            if isinstance(node.func, ast.Name) and node.func.id in _PASSTHROUGH and not self.is_local(node.func) \
-                    and not self.bindings.get((id(self.tree), node.func.id)):
-                return all(self.owned(a.value if isinstance(a, ast.Starred) else a) for a in node.args) \
-                    and all(self.owned(k.value) for k in node.keywords)
-            if isinstance(node.func, ast.Lambda):
-                return self.owned(node.func.body)
-            return self.owned(node.func) and self._returns_owned(node.func)
-        if isinstance(node, ast.Constant | ast.JoinedStr):
-            return True
-        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
-            return all(self.owned(e.value if isinstance(e, ast.Starred) else e) for e in node.elts)
-        if isinstance(node, ast.Dict):
-            return all(self.owned(v) for v in [*node.keys, *node.values] if v is not None)
-        if isinstance(node, ast.BinOp):
-            return self.owned(node.left) and self.owned(node.right)
-        if isinstance(node, ast.UnaryOp):
-            return self.owned(node.operand)
-        if isinstance(node, ast.BoolOp):
-            return all(map(self.owned, node.values))
-        if isinstance(node, ast.IfExp):
-            return self.owned(node.body) and self.owned(node.orelse)
-        if isinstance(node, (ast.NamedExpr, ast.Await)):
-            return self.owned(node.value)
-        return isinstance(node, ast.Compare)
-
-    def _from_mocker(self, func: ast.expr) -> bool:
-        """pytest-mock's mocker.patch(...) and friends: they hand back mocks."""
-        if not isinstance(func, ast.Attribute):
-            return False
-        while isinstance(func, ast.Attribute):
-            func = func.value
-        return isinstance(func, ast.Name) and func.id == "mocker" and any(
-            b.kind == "param" and b.function is not None and self.is_pytest_called(b.function) for b in self.bindings_of(func)
-        )
-
-    def _returns_owned(self, func: ast.expr) -> bool:
-        """A call's result: instances of the project's or the test's classes; the test's functions' returns."""
-        if isinstance(func, ast.Attribute):
-            methods = [m for c in self.classes.values() for m in c.body
-                       if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and m.name == func.attr]
-            return all(self.owned(v) for m in methods for v in _returned(m))
-        if not isinstance(func, ast.Name) or self.import_targets(func.id):
-            return True  # a project callable (owned() already refused anything else)
-        for binding in self.bindings_of(func):
-            if binding.kind == "def" and isinstance(binding.node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                if not all(self.owned(v) for v in _returned(binding.node)):
-                    return False
-            elif binding.kind != "class":
-                return False
-        return True
-
-    def _owned_source(self, kind: str, value: ast.expr | None, binding: Binding) -> bool:
-        if kind == "value" and value is not None:
-            return self.owned(value)
-        if kind in ("def", "class"):
-            return True
-        if kind == "with" and value is not None:
-            # `with patch(...) as fake` binds the mock; `with open(...) as f` a stream the test opened.
-            target = self.qualified(value.func) if isinstance(value, ast.Call) else None
-            return target in policy.PATCHERS or self.owned(value)
-        if kind != "param" or binding.function is None or not isinstance(binding.node, ast.arg):
-            return False
-        function, arg = binding.function, binding.node
-        if isinstance(function, ast.Lambda):
-            return False
-        method = self.method_kind(function)
-        if method in ("plain", "class") and _parameters(function.args)[0] is arg:
-            # self or cls: the test's own class (the screen refuses unbound method calls). Private
-            # state of a standard-library base (a redirect's `_stream`) is a gadget, so a class
-            # with such a base owns only its public attributes (the screen's rule on stores).
-            owner = self.parent.get(id(function))
-            return isinstance(owner, ast.ClassDef) and self._plain_bases(owner)
-        patched = any((self.qualified(d.func if isinstance(d, ast.Call) else d) or "") in policy.PATCHERS
-                      for d in function.decorator_list)
-        if not self.is_pytest_called(function) and (method is not None or patched):
-            return False
-        direct = self._argument_values(function, arg)
-        if direct is None:
-            return False
-        injected: list[ast.expr] = []
-        if self.is_pytest_called(function):
-            if arg.arg in policy.BUILTIN_FIXTURES:
-                return False
-            injected += self.parametrized.get(arg.arg, [])
-            for fixture in self.fixtures.get(arg.arg, []):
-                returned = _returned(fixture)
-                if any(isinstance(n, ast.Name) and n.id == "request" for value in returned for n in ast.walk(value)):
-                    return False  # request.param: whatever parametrized it indirectly
-                injected += returned
-            default = _default_of(function.args, arg)
-            if default is not None:
-                injected.append(default)
-        # Anything else pytest injects is the project's own fixture or @patch's mock.
-        return all(self.owned(value) for value in [*injected, *direct])
-
-    def _plain_bases(self, cls: ast.ClassDef, seen: frozenset[str] = frozenset()) -> bool:
-        """The class derives only from builtins, the project's classes and such classes of the test."""
-        for base in cls.bases:
-            if isinstance(base, ast.Name) and not self.import_targets(base.id):
-                inner = self.classes.get(base.id)
-                if inner is not None and (base.id in seen or not self._plain_bases(inner, seen | {cls.name})):
-                    return False
-                continue
-            targets = self._base_targets(base)
-            if not targets or any(self.origin(t) != "project" for t in targets):
-                return False
-        return True
-
-    def _base_targets(self, base: ast.expr) -> list[str]:
-        parts: list[str] = []
-        while isinstance(base, ast.Attribute):
-            parts.append(base.attr)
-            base = base.value
-        if not isinstance(base, ast.Name):
-            return []
-        return [".".join([t, *reversed(parts)]) for t in self.import_targets(base.id)]
-
-    def _path_step(self, node: ast.expr) -> bool:
-        if self.under_tmp_path(node):
-            return True
-        if isinstance(node, ast.Name):
-            return any(kind == "value" and value is not None and self.is_path(value) for kind, value, _ in self._name_sources(node))
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
-            return self.is_path(node.left)
-        if isinstance(node, ast.Attribute) and node.attr == "parent":
-            return self.is_path(node.value)
-        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "parents":
-            return self.is_path(node.value.value)
-        if isinstance(node, ast.Call):
-            callee = self.qualified(node.func)
-            if callee in policy.PATH_CLASSES or (callee or "").rpartition(".")[0] in policy.PATH_CLASSES:
-                return True
-            if isinstance(node.func, ast.Attribute) and node.func.attr in policy.PATH_RETURNING:
-                return self.is_path(node.func.value)
-        return False
-
-
-def _parameters(args: ast.arguments) -> list[ast.arg]:
+def parameters(args: ast.arguments) -> list[ast.arg]:
     return [*args.posonlyargs, *args.args, *([args.vararg] if args.vararg else []), *args.kwonlyargs,
             *([args.kwarg] if args.kwarg else [])]
 
 
-def _default_of(args: ast.arguments, arg: ast.arg) -> ast.expr | None:
+def default_of(args: ast.arguments, arg: ast.arg) -> ast.expr | None:
     positional = [*args.posonlyargs, *args.args]
     if arg in positional:
         index = positional.index(arg) - (len(positional) - len(args.defaults))
@@ -641,32 +326,12 @@ def _default_of(args: ast.arguments, arg: ast.arg) -> ast.expr | None:
     return None
 
 
-def _call_arg(call: ast.Call, position: int, keyword: str) -> ast.expr | None:
+def call_arg(call: ast.Call, position: int, keyword: str) -> ast.expr | None:
+    """The argument at `position` or passed as `keyword` (None when absent or splatted)."""
     for item in call.keywords:
         if item.arg == keyword:
             return item.value
     return call.args[position] if position < len(call.args) and not isinstance(call.args[position], ast.Starred) else None
-
-
-def call_arg(call: ast.Call, position: int, keyword: str) -> ast.expr | None:
-    """The argument at `position` or passed as `keyword` (None when absent or splatted)."""
-    return _call_arg(call, position, keyword)
-
-
-def _returned(function: Function) -> list[ast.expr]:
-    """What a function returns or yields (None for a bare return), not looking into nested functions."""
-    found: list[ast.expr] = []
-    stack: list[ast.AST] = list(function.body)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            continue
-        if isinstance(node, (ast.Return, ast.Yield)) and node.value is not None:
-            found.append(node.value)
-        if isinstance(node, ast.YieldFrom):
-            found.append(ast.Call(func=ast.Name(id="type", ctx=ast.Load()), args=[], keywords=[]))  # unknown: not owned
-        stack.extend(ast.iter_child_nodes(node))
-    return found
 
 
 def literal_names(node: ast.expr | None) -> list[str] | None:
@@ -676,17 +341,6 @@ def literal_names(node: ast.expr | None) -> list[str] | None:
     if isinstance(node, (ast.List, ast.Tuple)) and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
         return [str(e.value).strip() for e in node.elts if isinstance(e, ast.Constant)]
     return None
-
-
-def safe_text(text: str) -> bool:
-    """A relative path that stays below where it starts: no root, no drive, no `..`, no NUL."""
-    if not text or "\0" in text or text.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:", text):
-        return False
-    return ".." not in re.split(r"[/\\]", text)
-
-
-def safe_part(node: ast.expr) -> bool:
-    return isinstance(node, ast.Constant) and isinstance(node.value, str) and safe_text(node.value)
 
 
 @functools.cache

@@ -14,6 +14,7 @@ import string
 
 from covgen.screen import policy
 from covgen.screen.index import ModuleIndex, Refusal, call_arg, is_dunder, literal_names, stdlib_step
+from covgen.screen.provenance import Provenance
 
 __all__ = ["strict_reason"]
 
@@ -31,7 +32,7 @@ def strict_reason(source: str, project_modules: frozenset[str]) -> str | None:
     except (SyntaxError, ValueError):
         return None  # the funnel reports syntax errors itself
     try:
-        refusals = _Rules(ModuleIndex(tree, project_modules)).check()
+        refusals = _Rules(Provenance(tree, project_modules)).check()
     except RecursionError:
         return f"the module is nested too deeply to screen ({SEE})"
     if not refusals:
@@ -41,7 +42,7 @@ def strict_reason(source: str, project_modules: frozenset[str]) -> str | None:
 
 
 class _Rules:
-    def __init__(self, index: ModuleIndex) -> None:
+    def __init__(self, index: Provenance) -> None:
         self.index = index
         #: Methods that change or read the private state of `self`: called unbound on a foreign
         #: object they would do that to it.
@@ -71,7 +72,7 @@ class _Rules:
         elif isinstance(node, ast.Attribute):
             self._attribute(node.value, node.attr, node, store=not isinstance(node.ctx, ast.Load))
         elif isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load):
-            if not self.index.owned(node.value):
+            if not self.index.storable(node.value):
                 raise Refusal(node, f"changes {_show(node)} (only the test's own and the project's objects may be "
                                     f"changed; {SEE})")
         elif isinstance(node, ast.Call):
@@ -156,7 +157,8 @@ class _Rules:
         name, index = node.id, self.index
         if name.startswith("pytest_"):
             raise Refusal(node, _hook_rule(name))
-        if is_dunder(name) and not (isinstance(node.ctx, ast.Load) and name in policy.DUNDER_NAMES):
+        if is_dunder(name) and not (isinstance(node.ctx, ast.Load) and name in policy.DUNDER_NAMES) \
+                and not (name == "__slots__" and self._in_class_body(node)):
             raise Refusal(node, f"uses {name} ({_dunder_rule()})")
         if not isinstance(node.ctx, ast.Load):
             if name in policy.BUILTIN_FIXTURES and index.scope_of(node) is index.tree:
@@ -182,6 +184,10 @@ class _Rules:
         if name in index.classes and self._touchy(index.classes[name]) and self._class_value(node, parent):
             raise Refusal(node, f"passes the class {name} around (a test may call it, subclass it, compare or "
                                 f"isinstance-check against it; otherwise its methods could run on any object; {SEE})")
+
+    def _in_class_body(self, node: ast.Name) -> bool:
+        statement = self.index.parent.get(id(node))
+        return isinstance(statement, ast.Assign) and isinstance(self.index.parent.get(id(statement)), ast.ClassDef)
 
     def _imported_value(self, node: ast.Name, target: str, parent: ast.AST | None) -> None:
         origin = self.index.origin(target)
@@ -328,7 +334,7 @@ class _Rules:
             if names is None:
                 raise Refusal(node, f"parametrizes with computed argnames (write them as a literal; {SEE})")
             for argname in names:
-                if argname in policy.BUILTIN_FIXTURES or argname in index.fixtures:
+                if argname in policy.BUILTIN_FIXTURES:
                     raise Refusal(node, _override_rule(argname))
         elif callee == "pytest.fixture":
             name = call_arg(node, 99, "name")
@@ -428,7 +434,7 @@ class _Rules:
         if isinstance(target, ast.Constant) and isinstance(target.value, str):
             if callee == "unittest.mock.patch.object":
                 raise Refusal(node, f"calls patch.object() with a string target (pass the object; {SEE})")
-            self._dotted_target(target.value, node)
+            self._dotted_target(target.value, node, whole=callee != "unittest.mock.patch")
         elif callee == "unittest.mock.patch":
             raise Refusal(node, f"calls patch() with a computed target (write the dotted path as a literal; {SEE})")
         elif target is None or not self.index.owned(target):
@@ -442,13 +448,20 @@ class _Rules:
             for item in node.keywords:
                 self._attribute_name(item.arg or "", node)
 
-    def _dotted_target(self, dotted: str, node: ast.AST) -> None:
-        """A patch target given as "package.module.name": the project's, and nothing it re-exports."""
+    def _dotted_target(self, dotted: str, node: ast.AST, *, whole: bool = False) -> None:
+        """A patch target given as "package.module.name": every object on the way is the project's
+        (not a standard-library module it imported); the last part is the attribute replaced on it,
+        unless the `whole` path is the object (patch.dict, patch.multiple)."""
         parts = dotted.split(".")
-        if self.index.origin(parts[0]) != "project" or len(parts) < 2:
+        if self.index.origin(parts[0]) != "project" or len(parts) < 2 - whole:
             raise Refusal(node, f"patches {dotted!r} (string targets must name the project's own objects; {SEE})")
-        for part in parts[1:]:
+        traversed = parts[1:] if whole else parts[1:-1]
+        for part in traversed:
             self._project_name(part, parts[0], node)
+            if part.lstrip("_") in policy.STDLIB_NAMES:
+                raise Refusal(node, f"patches {dotted!r} (through {part}, a standard-library module: only the "
+                                    f"project's own objects may be patched; {SEE})")
+        for part in parts[1:]:
             self._attribute_name(part, node)
 
     # --- definitions and literals ------------------------------------------------------------------
@@ -483,6 +496,14 @@ class _Rules:
             if self.index.qualified(target) is None:
                 raise Refusal(node, f"decorates class {node.name} with the test's own function (it would receive the "
                                     f"class; {SEE})")
+        if not self.index.plain_bases(node):
+            # A standard-library base reads its private class attributes (a redirect's `_stream`
+            # names the sys attribute it swaps): a subclass may not set them.
+            for item in node.body:
+                for name in _class_body_names(item):
+                    if name.startswith("_") and not is_dunder(name):
+                        raise Refusal(item, f"sets {name} in class {node.name}, which derives from the standard "
+                                            f"library or pytest (their private attributes steer what they do; {SEE})")
 
     def _constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, (str, bytes)):
@@ -532,6 +553,14 @@ def _touches_self(method: ast.FunctionDef | ast.AsyncFunctionDef, index: ModuleI
         if isinstance(holder, ast.Subscript) and holder.value is parent and not isinstance(holder.ctx, ast.Load):
             return True
     return False
+
+
+def _class_body_names(item: ast.stmt) -> list[str]:
+    """Names a class-body statement binds."""
+    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [item.name]
+    targets = item.targets if isinstance(item, ast.Assign) else [item.target] if isinstance(item, (ast.AnnAssign, ast.AugAssign)) else []
+    return [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
 
 
 def _is_super(node: ast.expr | None) -> bool:

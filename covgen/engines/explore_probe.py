@@ -925,7 +925,9 @@ def render(plan: Plan, target: Target) -> dict[str, Any]:
     if entry.owner is not None:
         imports.add(f"from {entry.module} import {owner_name.split('.')[0]}")
     if plan.receiver is not None and entry.owner is not None:
-        subject = _variable_name(entry.owner.__name__)
+        # Named after what is built (`version = Version(...)` for a `_BaseVersion` method).
+        built = plan.receiver.callee.rsplit(".", 1)[-1]
+        subject = _variable_name(built if built[:1].isupper() else entry.owner.__name__)
         setup.append(f"{subject} = {plan.receiver.source()}")
         imports |= plan.receiver.all_imports()
         for step in plan.steps:
@@ -1211,12 +1213,19 @@ class Builder:
             if any(not c for c in columns):
                 return []
             return [v for v in (self._pack(tuple, [self.rng.choice(c) for c in columns]) for _ in range(4)) if v is not None]
-        element = args[0] if args else inspect.Parameter.empty
-        singular = name[:-1] if name.endswith("s") else name
-        items = self.for_annotation(element, singular, depth + 1)[:8]
-        if not items and not args:
-            items = self.scalars(int)[:3] + self.scalars(str)[:3]
         target = {collections.abc.Set: set, collections.abc.MutableSet: set, frozenset: frozenset, set: set, tuple: tuple}.get(kind, list)
+        if not args:
+            # Items of no stated type: plain numbers, or plain strings, one kind per container
+            # (code that sorts or sums its items needs them comparable).
+            numbers = [v for v in self.scalars(int) if isinstance(v.value, int) and -10 <= v.value <= 100][:6]
+            words = [v for v in self.scalars(str) if 0 < len(v.value) <= 8][:6]
+            made = [self._pack(target, [])]
+            for items in (numbers, words):
+                if items:
+                    made += [self._pack(target, items[:3]), self._pack(target, self.rng.sample(items, min(len(items), self.rng.randint(1, 4))))]
+            return [m for m in made if m is not None]
+        singular = name[:-1] if name.endswith("s") else name
+        items = self.for_annotation(args[0], singular, depth + 1)[:8]
         made = [self._pack(target, [])]
         if items:
             made.append(self._pack(target, [items[0]]))

@@ -187,8 +187,10 @@ class Registry:
             registry.add_name("sku", "'AB-1234'")          # parameters called sku, *_sku
             registry.add_name("when", datetime.date)       # parameters called when: dates
 
-    Codes are Python expressions: each is both the value and how a test writes it. A project's
-    own Hypothesis strategies (``register_type_strategy``) are used too, when Hypothesis is there.
+    Codes are Python expressions: each is both the value and how a test writes it. Where the
+    probe cannot build a value itself (TypedDicts, ``Annotated`` constraints, dataclasses whose
+    constructor refuses its draws, other typing constructs), Hypothesis's ``from_type`` is asked,
+    so a project's own ``register_type_strategy`` registrations count there too.
     """
 
     def __init__(self) -> None:
@@ -1145,7 +1147,8 @@ class Builder:
         if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
             return [v for v in (value_of(member) for member in annotation) if v is not None]
         if isinstance(annotation, type) and depth < MAX_DEPTH:
-            return self.objects(annotation) or self.hypothesis.values(annotation)
+            # Hypothesis would build other classes too, but only a dataclass can be written back as code.
+            return self.objects(annotation) or (self.hypothesis.values(annotation) if dataclasses.is_dataclass(annotation) else [])
         return self.hypothesis.values(annotation) or self._from_name(name, depth)
 
     def _from_text(self, text: str, name: str, depth: int) -> list[Value]:

@@ -111,6 +111,8 @@ class Outcome:
     seconds: float
     covered: int
     tests: int
+    #: The tool itself failed (not: found nothing); such a module is left out of the paired totals.
+    failed: bool = False
 
 
 def run_covgen(subject: Subject, budget: float, baseline: Path) -> Outcome:
@@ -132,7 +134,7 @@ def run_covgen(subject: Subject, budget: float, baseline: Path) -> Outcome:
         print(f"  covgen failed on {subject.name}: {result.stderr.strip()[-300:]}")
     written = sorted((root / "tests" / "covgen").glob("test_*.py")) if (root / "tests" / "covgen").exists() else []
     covered, _ = measure(subject, root, [str(p.relative_to(root)) for p in written], root / "after.json")
-    return Outcome(seconds, covered, sum(p.read_text().count("\ndef test_") for p in written))
+    return Outcome(seconds, covered, sum(p.read_text().count("\ndef test_") for p in written), failed=result.returncode != 0)
 
 
 def run_pynguin(subject: Subject, budget: float) -> Outcome:
@@ -154,7 +156,7 @@ def run_pynguin(subject: Subject, budget: float) -> Outcome:
     if not generated:
         print(f"  pynguin wrote no tests for {subject.name} (exit {result.returncode}): {(result.stderr or result.stdout).strip()[-300:]}")
     covered, _ = measure(subject, root, [str(p.relative_to(root)) for p in generated], root / "after.json")
-    return Outcome(seconds, covered, sum(p.read_text().count("\ndef test_") for p in generated))
+    return Outcome(seconds, covered, sum(p.read_text().count("\ndef test_") for p in generated), failed=not generated and result.returncode != 0)
 
 
 #: Pynguin imports the module under test in its own virtualenv, so the subjects' dependencies go there too.
@@ -175,9 +177,10 @@ def main() -> None:
     budgets = [float(b) for b in args.budgets.split(",")]
     subjects = [s for s in SUBJECTS if not args.only or s.name in args.only]
     ensure_pynguin()
-    print("coverage = statements of the module covered by the baseline tests + the generated tests; budget = search seconds per module")
+    print("coverage = statements of the module covered by the baseline tests + the generated tests; budget = search seconds per module;")
+    print("! = the tool failed on that module (its row counts in 'all modules' only)")
     print(f"{'module':<24} {'budget':>6} {'baseline':>9} {'covgen':>11} {'tests':>5} {'wall':>6} {'pynguin':>11} {'tests':>5} {'wall':>6}")
-    totals: dict[float, list[float]] = {b: [0, 0, 0.0, 0.0] for b in budgets}
+    rows: list[tuple[Subject, float, int, Outcome, Outcome]] = []
     for subject in subjects:
         download(subject)
         base_root = copy_project(subject, "baseline")
@@ -186,18 +189,22 @@ def main() -> None:
         for budget in budgets:
             mine = run_covgen(subject, budget, baseline)
             theirs = run_pynguin(subject, budget)
-            row = totals[budget]
-            row[0] += mine.covered - before
-            row[1] += theirs.covered - before
-            row[2] += mine.seconds
-            row[3] += theirs.seconds
-            print(f"{subject.name:<24} {budget:>5g}s {before:>4}/{total:<4} {mine.covered:>4} (+{mine.covered - before:>3}) {mine.tests:>5} "
-                  f"{mine.seconds:>5.0f}s {theirs.covered:>4} (+{theirs.covered - before:>3}) {theirs.tests:>5} {theirs.seconds:>5.0f}s", flush=True)
+            rows.append((subject, budget, before, mine, theirs))
+            print(f"{subject.name:<24} {budget:>5g}s {before:>4}/{total:<4} {_cell(mine, before)} {_cell(theirs, before)}", flush=True)
     for budget in budgets:
-        mine_gain, their_gain, mine_s, their_s = totals[budget]
-        ratio = f"{mine_gain / their_gain:.2f}×" if their_gain else "n/a"
-        print(f"budget {budget:>3g} s: covgen +{mine_gain:.0f} statements in {mine_s:.0f} s wall; pynguin +{their_gain:.0f} in {their_s:.0f} s wall"
-              f" → covgen's gain is {ratio} Pynguin's")
+        at = [(before, mine, theirs) for _, b, before, mine, theirs in rows if b == budget]
+        paired = [(before, mine, theirs) for before, mine, theirs in at if not mine.failed and not theirs.failed]
+        for label, chosen in (("all modules", at), (f"{len(paired)} modules both tools ran on", paired)):
+            mine_gain = sum(m.covered - b for b, m, _ in chosen)
+            their_gain = sum(t.covered - b for b, _, t in chosen)
+            ratio = f"{mine_gain / their_gain:.2f}×" if their_gain else "n/a"
+            print(f"budget {budget:>3g} s, {label}: covgen +{mine_gain} statements in {sum(m.seconds for _, m, _ in chosen):.0f} s wall; "
+                  f"pynguin +{their_gain} in {sum(t.seconds for _, _, t in chosen):.0f} s wall → covgen's gain is {ratio} Pynguin's")
+
+
+def _cell(outcome: Outcome, before: int) -> str:
+    mark = "!" if outcome.failed else " "
+    return f"{outcome.covered:>4} (+{outcome.covered - before:>3}){mark}{outcome.tests:>4} {outcome.seconds:>5.0f}s"
 
 
 if __name__ == "__main__":

@@ -219,7 +219,9 @@ def render_pytest(target: Target, cases: list[dict[str, Any]]) -> str:
             unique, number = f"{test_name}_{number}", number + 1
         used.add(unique)
         tests.append(f"def {unique}():\n" + "\n".join(f"    {line}" for line in body))
-    ordered = sorted(i for i in imports if i.startswith("import ")) + sorted(i for i in imports if i.startswith("from "))
+    # A receiver's class or a callee the cases imported but no test names any more (minimized away).
+    needed = [i for i in imports if not i.startswith("from ") or re.search(rf"\b{re.escape(i.rsplit(' ', 1)[-1])}\b", "\n".join(tests))]
+    ordered = sorted(i for i in needed if i.startswith("import ")) + sorted(i for i in needed if i.startswith("from "))
     return "\n".join(ordered) + "\n\n\n" + "\n\n\n".join(tests) + "\n"
 
 

@@ -187,8 +187,10 @@ class Registry:
             registry.add_name("sku", "'AB-1234'")          # parameters called sku, *_sku
             registry.add_name("when", datetime.date)       # parameters called when: dates
 
-    Codes are Python expressions: each is both the value and how a test writes it. A project's
-    own Hypothesis strategies (``register_type_strategy``) are used too, when Hypothesis is there.
+    Codes are Python expressions: each is both the value and how a test writes it. Where the
+    probe cannot build a value itself (TypedDicts, ``Annotated`` constraints, dataclasses whose
+    constructor refuses its draws, other typing constructs), Hypothesis's ``from_type`` is asked,
+    so a project's own ``register_type_strategy`` registrations count there too.
     """
 
     def __init__(self) -> None:
@@ -925,7 +927,9 @@ def render(plan: Plan, target: Target) -> dict[str, Any]:
     if entry.owner is not None:
         imports.add(f"from {entry.module} import {owner_name.split('.')[0]}")
     if plan.receiver is not None and entry.owner is not None:
-        subject = _variable_name(entry.owner.__name__)
+        # Named after what is built (`version = Version(...)` for a `_BaseVersion` method).
+        built = plan.receiver.callee.rsplit(".", 1)[-1]
+        subject = _variable_name(built if built[:1].isupper() else entry.owner.__name__)
         setup.append(f"{subject} = {plan.receiver.source()}")
         imports |= plan.receiver.all_imports()
         for step in plan.steps:
@@ -1143,7 +1147,8 @@ class Builder:
         if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
             return [v for v in (value_of(member) for member in annotation) if v is not None]
         if isinstance(annotation, type) and depth < MAX_DEPTH:
-            return self.objects(annotation) or self.hypothesis.values(annotation)
+            # Hypothesis would build other classes too, but only a dataclass can be written back as code.
+            return self.objects(annotation) or (self.hypothesis.values(annotation) if dataclasses.is_dataclass(annotation) else [])
         return self.hypothesis.values(annotation) or self._from_name(name, depth)
 
     def _from_text(self, text: str, name: str, depth: int) -> list[Value]:
@@ -1211,12 +1216,19 @@ class Builder:
             if any(not c for c in columns):
                 return []
             return [v for v in (self._pack(tuple, [self.rng.choice(c) for c in columns]) for _ in range(4)) if v is not None]
-        element = args[0] if args else inspect.Parameter.empty
-        singular = name[:-1] if name.endswith("s") else name
-        items = self.for_annotation(element, singular, depth + 1)[:8]
-        if not items and not args:
-            items = self.scalars(int)[:3] + self.scalars(str)[:3]
         target = {collections.abc.Set: set, collections.abc.MutableSet: set, frozenset: frozenset, set: set, tuple: tuple}.get(kind, list)
+        if not args:
+            # Items of no stated type: plain numbers, or plain strings, one kind per container
+            # (code that sorts or sums its items needs them comparable).
+            numbers = [v for v in self.scalars(int) if isinstance(v.value, int) and -10 <= v.value <= 100][:6]
+            words = [v for v in self.scalars(str) if 0 < len(v.value) <= 8][:6]
+            made = [self._pack(target, [])]
+            for items in (numbers, words):
+                if items:
+                    made += [self._pack(target, items[:3]), self._pack(target, self.rng.sample(items, min(len(items), self.rng.randint(1, 4))))]
+            return [m for m in made if m is not None]
+        singular = name[:-1] if name.endswith("s") else name
+        items = self.for_annotation(args[0], singular, depth + 1)[:8]
         made = [self._pack(target, [])]
         if items:
             made.append(self._pack(target, [items[0]]))

@@ -182,6 +182,23 @@ def test_interruptible_hangs_time_out_inside_the_jvm(classes: Path, toolchain: J
     assert run.processes == 1
 
 
+def test_parameterized_and_nested_tests_are_tests_of_their_candidate(classes: Path, toolchain: JavaToolchain) -> None:
+    source = junit("com.example.text", "ShapesOfTest", (
+        "    @ParameterizedTest\n    @ValueSource(ints = {1, 5})\n"
+        '    void keeps(int max) {\n        assertEquals("a", Slugs.truncate("a", max));\n    }\n'
+        '    @Nested\n    class Initials {\n        @Test void two() {\n            assertEquals("AB", Slugs.initials("ann bell"));\n'
+        "        }\n    }"), imports="import org.junit.jupiter.api.Nested;\nimport org.junit.jupiter.params.ParameterizedTest;\n"
+                               "import org.junit.jupiter.params.provider.ValueSource;")
+    run = run_wave(classes, toolchain, [JavaCandidate("mixed", source)])
+    assert sorted((o.name, o.outcome) for o in run.tests_of("mixed")) == [
+        ("ShapesOfTest$Initials.two()", "passed"),
+        ("ShapesOfTest.keeps(int) [1] 1", "passed"), ("ShapesOfTest.keeps(int) [2] 5", "passed")]
+    initials = next(o for o in run.tests_of("mixed") if o.name.endswith("two()"))
+    assert initials.lines == {SLUGS: lines_of(SLUGS, "StringBuilder out = new StringBuilder()", 'name.trim().split("\\\\s+")',
+                                              "if (!word.isEmpty())", "out.append(Character.toUpperCase",
+                                              "return out.toString();")}
+
+
 def test_class_level_failures_and_candidates_without_tests(classes: Path, toolchain: JavaToolchain) -> None:
     run = run_wave(classes, toolchain, [
         JavaCandidate("setup", junit("com.example.text", "SetupTest",
@@ -191,6 +208,17 @@ def test_class_level_failures_and_candidates_without_tests(classes: Path, toolch
     ])
     assert run.failures["setup"].kind == "error" and "IllegalStateException: no db" in run.failures["setup"].message
     assert run.failures["empty"].kind == "no_tests"
+
+
+def test_a_candidate_that_crashes_javac_costs_only_itself(classes: Path, toolchain: JavaToolchain) -> None:
+    # So deeply nested that javac's parser overflows its stack and names no file.
+    deep = JavaCandidate("deep", "package com.example.text;\n\nclass DeepTest {\n    int x = "
+                         + "(" * 20000 + "1" + ")" * 20000 + ";\n}\n")
+    run = run_wave(classes, toolchain, [deep, WAVE[5]])
+    assert run.failures["deep"].kind == "compile" and "StackOverflowError" in run.failures["deep"].message
+    assert {o.outcome for o in run.tests_of("truncating")} == {"passed"}
+    # The wave's javac, a check that javac works at all, then one javac per candidate.
+    assert run.compilations == 4
 
 
 def test_candidates_declaring_the_same_class_run_in_separate_batches(classes: Path, toolchain: JavaToolchain) -> None:

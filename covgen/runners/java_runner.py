@@ -13,6 +13,7 @@ Coverage is keyed as JaCoCo's XML report keys it: ``package/path/Source.java``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -142,24 +143,23 @@ class JavaRunner:
         self.heap_mb = heap_mb
         self.release = release
         self.layers = layers
+        self._root = workspace.covgen_folder(_DIR)
         # The measured classes are always copied: the agent and the analysis must read the same
         # bytes, which no test may rewrite (the copy is read-only in the sandbox).
         self.classes = [self._stage(Path(path), f"classes-{index}", copy=True) for index, path in enumerate(classes)]
         self.classpath = [self._stage(Path(path), f"classpath-{index}") for index, path in enumerate(classpath)]
         check_class_versions(self.classes, self.toolchain)
-        tools = workspace.covgen_folder(f"{_DIR}/tools")
-        shutil.copytree(self.toolchain.helpers, tools / "helpers", dirs_exist_ok=True)
-        shutil.copy(self.toolchain.agent, tools / "jacocoagent.jar")
-        self._helpers, self._agent = tools / "helpers", tools / "jacocoagent.jar"
-        self._empty = workspace.covgen_folder(f"{_DIR}/empty")
+        self._helpers = _fresh(self._root, "helpers")
+        shutil.copytree(self.toolchain.helpers, self._helpers, dirs_exist_ok=True)
+        self._agent = self._helpers / "jacocoagent.jar"
+        shutil.copy(self.toolchain.agent, self._agent)
+        self._empty = _fresh(self._root, "empty")
         self._includes = _packages(self.classes)
-        self._waves = 0
         self._runs = 0
 
     async def run(self, candidates: Sequence[JavaCandidate]) -> JavaRun:
         """Compile and run `candidates` together; each gets its tests' outcomes or its own failure."""
-        self._waves += 1
-        wave = self.workspace.covgen_folder(f"{_DIR}/wave-{self._waves}")
+        wave = _fresh(self._root, "wave")
         merged = _Merged()
         started = time.monotonic()
         staged = [_stage_source(wave / "src", index, candidate) for index, candidate in enumerate(candidates)]
@@ -168,11 +168,12 @@ class JavaRunner:
         while batches:
             batch = batches.pop(0)
             number += 1
-            compiled, classes, deferred = await self._compile(batch, wave / f"classes-{number}", merged)
+            classes = wave / f"classes-{number}"
+            compiled, deferred = await self._compile(batch, classes, wave.name, merged)
             if deferred:
                 batches.append(deferred)
-            if compiled and classes is not None:
-                await self._execute(compiled, classes, merged)
+            if compiled:
+                await self._execute(compiled, classes, wave.name, merged)
         for item in staged:
             if item.candidate.id not in merged.failures and not merged.has_tests(item.candidate.id):
                 merged.failures[item.candidate.id] = CandidateFailure(
@@ -181,46 +182,72 @@ class JavaRunner:
 
     # -- compiling ---------------------------------------------------------------------------
 
-    async def _compile(self, batch: list[_Staged], target: Path, merged: _Merged) -> tuple[list[_Staged], Path | None, list[_Staged]]:
-        """javac the batch; drop what breaks the build and compile the rest again, until it compiles.
+    async def _compile(self, batch: list[_Staged], target: Path, wave: str,
+                       merged: _Merged) -> tuple[list[_Staged], list[_Staged]]:
+        """javac the batch into `target`; drop what breaks the build and compile the rest again, until it compiles.
 
-        Returns what compiled, where its classes are, and candidates put off to a later batch
-        (they declare a class another candidate of this batch declares too).
+        Returns what compiled and the candidates put off to a later batch (they declare a class
+        another candidate of this batch declares too).
         """
         remaining, deferred = list(batch), list[_Staged]()
         while remaining:
-            merged.compilations += 1
-            out = self.workspace.scratch(f"javac-{self._waves}-{merged.compilations}")
-            argv = [str(self.toolchain.javac), f"-J-Xmx{self.heap_mb}m", *(f"-J{option}" for option in _JVM_OPTIONS), "-d", str(out), "-cp", _classpath(self._compile_classpath()),
-                    "-sourcepath", str(self._empty), "-proc:none", "-g", "-encoding", "UTF-8", "-nowarn", "-Xlint:none",
-                    "-Xmaxerrs", "10000"]
-            if self.release is not None:
-                argv += ["--release", str(self.release)]
-            result = await self.workspace.run_tool([*argv, *(str(s.file) for s in remaining)], policy=self._jvm_policy(),
-                                                   env=_JVM_ENV, readable=self._readable(), layers=self.layers)
-            merged.seconds += result.seconds
+            result, out = await self._javac(remaining, wave, merged, wall_seconds=120 + 5 * len(remaining))
             if result.returncode == 0 and not result.timed_out:
-                shutil.rmtree(target, ignore_errors=True)
                 os.replace(out, target)  # into covgen's read-only folder: no test rewrites another's classes
-                return remaining, target, deferred
+                return remaining, deferred
             blamed = _attribute(result.stdout + "\n" + result.stderr, remaining)
             if not blamed:
-                raise SandboxError(f"javac failed without naming a candidate ({'timed out' if result.timed_out else result.returncode}): "
-                                   f"{_tail(result.stderr or result.stdout)}")
+                # javac hung or crashed without naming a file (deep nesting or inference can make it
+                # do either): compile each on its own, so the one that does costs only itself.
+                return await self._compile_each(remaining, target, wave, merged), deferred
             for staged, messages in blamed.items():
                 remaining.remove(staged)
                 if len(batch) > 1 and all("duplicate class" in message for message in messages):
                     deferred.append(staged)  # not its fault: another candidate took the name first
                 else:
                     merged.failures[staged.candidate.id] = CandidateFailure("compile", "\n".join(messages))
-        return [], None, deferred
+        return [], deferred
+
+    async def _compile_each(self, batch: list[_Staged], target: Path, wave: str, merged: _Merged) -> list[_Staged]:
+        check = self.workspace.scratch("javac-check") / "CovgenNothing.java"
+        check.write_text("final class CovgenNothing {\n}\n", encoding="utf-8")
+        result, _ = await self._javac([], wave, merged, wall_seconds=120, files=[check])
+        if result.returncode != 0:
+            raise SandboxError(f"javac does not work here ({'timed out' if result.timed_out else result.returncode}): "
+                               f"{_tail(result.stderr or result.stdout)}")
+        compiled = []
+        target.mkdir()
+        for staged in batch:
+            result, out = await self._javac([staged], wave, merged, wall_seconds=60)
+            if result.returncode == 0 and not result.timed_out:
+                shutil.copytree(out, target, dirs_exist_ok=True)
+                compiled.append(staged)
+                continue
+            messages = _attribute(result.stdout + "\n" + result.stderr, [staged]).get(staged)
+            if not messages:
+                messages = ["javac did not finish within 60 s" if result.timed_out
+                            else f"javac failed: {_tail(result.stderr or result.stdout)}"]
+            merged.failures[staged.candidate.id] = CandidateFailure("compile", "\n".join(messages))
+        return compiled
+
+    async def _javac(self, batch: Sequence[_Staged], wave: str, merged: _Merged, *, wall_seconds: float,
+                     files: Sequence[Path] = ()) -> tuple[ProcessResult, Path]:
+        merged.compilations += 1
+        out = self.workspace.scratch(f"javac-{wave}-{merged.compilations}")
+        argv = [str(self.toolchain.javac), f"-J-Xmx{self.heap_mb}m", *(f"-J{option}" for option in _JVM_OPTIONS),
+                "-d", str(out), "-cp", _classpath([*self.classes, *self.classpath, *self.toolchain.junit]),
+                "-sourcepath", str(self._empty), "-proc:none", "-g", "-encoding", "UTF-8", "-nowarn", "-Xlint:none",
+                "-Xmaxerrs", "10000"]
+        if self.release is not None:
+            argv += ["--release", str(self.release)]
+        argv += [str(path) for path in (*files, *(staged.file for staged in batch))]
+        policy = replace(self._jvm_policy(), wall_seconds=min(self.policy.wall_seconds, wall_seconds))
+        result = await self.workspace.run_tool(argv, policy=policy, env=_JVM_ENV, readable=self._readable(), layers=self.layers)
+        return result, out
 
     def _jvm_policy(self) -> SandboxPolicy:
         # The limit is on address space, not memory: a JVM reserves far more than it touches.
         return replace(self.policy, memory_bytes=max(self.policy.memory_bytes, (self.heap_mb << 20) + (3 << 30)))
-
-    def _compile_classpath(self) -> list[Path]:
-        return [*self.classes, *self.classpath, *self.toolchain.junit]
 
     def _readable(self) -> list[Path]:
         """What the sandbox must see outside the workspace and the system's folders."""
@@ -230,7 +257,7 @@ class JavaRunner:
 
     # -- running -----------------------------------------------------------------------------
 
-    async def _execute(self, batch: list[_Staged], classes: Path, merged: _Merged) -> None:
+    async def _execute(self, batch: list[_Staged], classes: Path, wave: str, merged: _Merged) -> None:
         """Run the batch's tests in one JVM; one that hangs or ends the JVM is named, the rest run again."""
         remaining = list(batch)
         skip: list[str] = []
@@ -239,10 +266,9 @@ class JavaRunner:
         for _ in range(_MAX_JVMS):
             if not remaining:
                 return
-            record, process = await self._jvm(remaining, classes, skip)
+            record, process = await self._jvm(remaining, classes, wave, skip)
             merged.processes += 1
-            merged.seconds += process.seconds
-            merged.add(record, self.toolchain)
+            merged.add(record)
             blamed_test = [test for test in record.started if test not in record.done]
             if blamed_test:
                 for test in blamed_test:
@@ -266,19 +292,20 @@ class JavaRunner:
             if len(remaining) == 1:
                 merged.failures[remaining[0].candidate.id] = CandidateFailure(
                     "timeout" if process.timed_out else "crashed",
-                    f"the test JVM did not end normally with this candidate (exit code {process.returncode}): {_tail(process.stderr)}")
+                    f"the test JVM did not end normally with this candidate (exit code {process.returncode}): "
+                    f"{_tail(process.stderr)}")
                 return
             half = len(remaining) // 2
             for part in (remaining[:half], remaining[half:]):
-                await self._execute(part, classes, merged)
+                await self._execute(part, classes, wave, merged)
             return
-        merged.give_up(self._waves)
+        merged.give_up()
 
-    async def _jvm(self, batch: list[_Staged], classes: Path, skip: Sequence[str]) -> tuple[_Record, ProcessResult]:
+    async def _jvm(self, batch: list[_Staged], classes: Path, wave: str, skip: Sequence[str]) -> tuple[_Record, ProcessResult]:
         self._runs += 1
         state = self.workspace.state
-        results = state / f"java-{self._waves}-{self._runs}.jsonl"
-        plan = state / f"java-{self._waves}-{self._runs}.plan"
+        results = state / f"java-{wave}-{self._runs}.jsonl"
+        plan = state / f"java-{wave}-{self._runs}.plan"
         lines = [f"out {results}", f"analysis {self._helpers}", f"timeout {self.test_timeout:g}",
                  *(f"jacoco {jar}" for jar in self.toolchain.analysis), *(f"measured {path}" for path in self.classes),
                  *(f"class {name}" for staged in batch for name in staged.types), *(f"skip {test}" for test in skip)]
@@ -293,8 +320,9 @@ class JavaRunner:
             "-cp", _classpath([self._helpers, *self.toolchain.junit, *self.classes, *self.classpath, classes]),
             "covgen.jvm.CovgenLauncher", str(plan),
         ]
-        tests = max(1, len(batch) * 4)
-        policy = replace(self._jvm_policy(), wall_seconds=min(self.policy.wall_seconds, _START_GRACE + tests * (self.test_timeout + 1)))
+        guess = max(1, len(batch) * 4)  # tests; each may take its limit
+        policy = replace(self._jvm_policy(),
+                         wall_seconds=min(self.policy.wall_seconds, _START_GRACE + guess * (self.test_timeout + 1)))
         progress = _Progress(results, test_stall=self.test_timeout + _TEST_GRACE, other_stall=self.test_timeout + _START_GRACE)
         process = await self.workspace.run_tool(argv, policy=policy, env=_JVM_ENV, readable=self._readable(), layers=self.layers,
                                                 stalled=progress.stalled)
@@ -305,7 +333,8 @@ class JavaRunner:
         if record.agent_error is not None:
             raise SandboxError(f"the JaCoCo agent did not start in the test JVM: {record.agent_error}", slug="java-agent")
         if not record.session:
-            raise SandboxError(f"the test JVM did not start (exit code {process.returncode}): {_tail(process.stderr or process.stdout)}")
+            raise SandboxError(f"the test JVM did not start (exit code {process.returncode}): "
+                               f"{_tail(process.stderr or process.stdout)}")
         return record, process
 
     async def _confirm_refusal(self, class_name: str) -> None:
@@ -341,7 +370,7 @@ class JavaRunner:
             raise SandboxError(f"{path} does not exist (a class folder or jar for the Java runner)")
         if not (copy or path.is_relative_to(self.workspace.source_root) or not _readable_by_others(path)):
             return path
-        target = self.workspace.covgen_folder(f"{_DIR}/staged") / f"{name}-{path.name}"
+        target = _fresh(self._root, name) / path.name
         if path.is_dir():
             shutil.copytree(path, target, dirs_exist_ok=True)
         else:
@@ -359,7 +388,6 @@ class _Merged:
         self.lines: dict[str, set[int]] = {}
         self.owner: dict[str, _Staged] = {}
         self.planned: set[tuple[str, str]] = set()
-        self.seconds = 0.0
         self.compilations = 0
         self.processes = 0
 
@@ -369,7 +397,7 @@ class _Merged:
     def has_tests(self, candidate_id: str) -> bool:
         return any(outcome.candidate == candidate_id for outcome in self.outcomes.values())
 
-    def add(self, record: _Record, toolchain: JavaToolchain) -> None:
+    def add(self, record: _Record) -> None:
         for test in record.planned:
             owner = self.owner_of(record.classes.get(test, _class_in_id(test)))
             if owner is not None:
@@ -380,8 +408,11 @@ class _Merged:
                 continue
             lines, branches = _coverage(event.get("coverage"))
             self._count(lines)
-            self.outcomes[owner.candidate.id, test] = JavaTestOutcome(test, owner.candidate.id, _name(event, record), _outcome(event),
-                                                  str(event.get("message", "")), lines, branches)
+            message = str(event.get("message", ""))
+            if event.get("analysis_error"):
+                message = f"{message}\ncovgen could not read this test's coverage: {event['analysis_error']}".strip()
+            self.outcomes[owner.candidate.id, test] = JavaTestOutcome(
+                test, owner.candidate.id, _name(event, record), _outcome(event), message, lines, branches)
         for skipped, event in record.skipped.items():
             owner = self.owner_of(str(event.get("class", "")))
             if owner is None:
@@ -389,8 +420,8 @@ class _Merged:
             # A disabled class is skipped as a whole: its tests are not reported one by one.
             for test in [t for t in record.planned if t.startswith(skipped + "/")] or [skipped]:
                 if (owner.candidate.id, test) not in self.outcomes:
-                    self.outcomes[owner.candidate.id, test] = JavaTestOutcome(test, owner.candidate.id, _name_of_id(test), "skipped",
-                                                          str(event.get("message", "")))
+                    self.outcomes[owner.candidate.id, test] = JavaTestOutcome(
+                        test, owner.candidate.id, _name_of_id(test), "skipped", str(event.get("message", "")))
         for class_name, event in record.class_done.items():
             owner = self.owner_of(class_name)
             lines, _ = _coverage(event.get("coverage"))
@@ -410,12 +441,14 @@ class _Merged:
             outcome = "crashed"
             message = (f"the test JVM ended while this test ran (exit code {process.returncode}): System.exit, "
                        f"Runtime.halt or a crash; {_tail(process.stderr)}")
-        self.outcomes[owner.candidate.id, test] = JavaTestOutcome(test, owner.candidate.id, _name(event, record), outcome, message)
+        self.outcomes[owner.candidate.id, test] = JavaTestOutcome(
+            test, owner.candidate.id, _name(event, record), outcome, message)
 
-    def give_up(self, wave: int) -> None:
+    def give_up(self) -> None:
         for candidate, test in sorted(self.planned - self.outcomes.keys()):
             self.outcomes[candidate, test] = JavaTestOutcome(
-                test, candidate, _name_of_id(test), "not_run", f"not run: wave {wave} used its {_MAX_JVMS} JVMs on tests that hung or exited")
+                test, candidate, _name_of_id(test), "not_run",
+                f"not run: the wave used its {_MAX_JVMS} JVMs on tests that hung or exited")
 
     def _count(self, lines: dict[str, frozenset[int]]) -> None:
         for path, numbers in lines.items():
@@ -505,11 +538,13 @@ def _coverage(raw: object) -> tuple[dict[str, frozenset[int]], dict[str, dict[in
 
 
 def _name(event: dict[str, object], record: _Record) -> str:
-    test = str(event.get("id", ""))
-    start = record.start_events.get(test, event)
-    class_name = str(start.get("class", "") or event.get("class", ""))
-    simple = class_name.rsplit(".", 1)[-1]
-    return f"{simple}.{start.get('name', '')}" if start.get("name") else simple
+    """``Class.method()``, with the display name after it when it says more (``[2] 3, 4``, ``@DisplayName``)."""
+    start = record.start_events.get(str(event.get("id", "")), event)
+    simple = str(start.get("class", "") or event.get("class", "")).rsplit(".", 1)[-1]
+    method, display = str(start.get("method", "")), str(start.get("name", ""))
+    if not method:
+        return f"{simple}.{display}" if display else simple
+    return f"{simple}.{method}" + (f" {display}" if display and display != method else "")
 
 
 def _name_of_id(test: str) -> str:
@@ -670,6 +705,17 @@ def _readable_by_others(path: Path) -> bool:
         return False
     wanted = stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0)
     return path.stat().st_mode & wanted == wanted
+
+
+def _fresh(parent: Path, prefix: str) -> Path:
+    """A new folder `prefix`-N in `parent`: runners and waves sharing a workspace never meet."""
+    for number in itertools.count(1):
+        try:
+            (folder := parent / f"{prefix}-{number}").mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
 
 
 def _classpath(entries: Sequence[Path]) -> str:

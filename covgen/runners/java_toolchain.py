@@ -75,7 +75,8 @@ def java_toolchain(java_home: Path | None = None, java_lib: Path = JAVA_LIB, cac
     version = _run([str(java), "-version"]).stderr
     sources = sorted(HELPER_SOURCES.rglob("*.java"))
     key = hashlib.sha256()
-    for part in (version, str(java), *(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in (*junit, *analysis, agent_bundle))):
+    jars = (f"{jar}:{jar.stat().st_size}:{jar.stat().st_mtime_ns}" for jar in (*junit, *analysis, agent_bundle))
+    for part in (version, str(java), *jars):
         key.update(part.encode() + b"\0")
     for source in sources:
         key.update(source.read_bytes())

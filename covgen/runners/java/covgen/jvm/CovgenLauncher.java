@@ -11,7 +11,9 @@ import java.net.URLClassLoader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Paths;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -59,7 +61,8 @@ public final class CovgenLauncher implements TestExecutionListener {
     private final Function<byte[], String> analysis;
     /** Coverage outside any test (static initialisers, {@code @BeforeAll}), per test class, as exec data. */
     private final Map<String, List<byte[]>> outside = new HashMap<>();
-    private String openClass;
+    /** Test classes being run, innermost first ({@code @Nested} classes run inside their outer class). */
+    private final Deque<String> openClasses = new ArrayDeque<>();
 
     private CovgenLauncher(Writer out, IAgent agent, Function<byte[], String> analysis) {
         this.out = out;
@@ -160,10 +163,10 @@ public final class CovgenLauncher implements TestExecutionListener {
         if (node.isTest()) {
             keepOutside();
             write("{\"event\":\"start\",\"id\":" + Json.quote(node.getUniqueId()) + ",\"class\":" + Json.quote(className)
-                    + ",\"name\":" + Json.quote(node.getDisplayName()) + "}");
+                    + ",\"method\":" + Json.quote(methodOf(node)) + ",\"name\":" + Json.quote(node.getDisplayName()) + "}");
         } else if (isClass(node)) {
             keepOutside();
-            openClass = className;
+            openClasses.push(className);
             write("{\"event\":\"class_start\",\"class\":" + Json.quote(className) + "}");
         }
     }
@@ -171,18 +174,17 @@ public final class CovgenLauncher implements TestExecutionListener {
     @Override
     public void executionFinished(TestIdentifier node, TestExecutionResult result) {
         if (node.isTest()) {
-            String lines = analysis.apply(agent.getExecutionData(true));
+            String lines = coverage(agent.getExecutionData(true));
             write("{\"event\":\"done\",\"id\":" + Json.quote(node.getUniqueId()) + ",\"class\":" + Json.quote(classOf(node))
-                    + ",\"status\":" + Json.quote(result.getStatus().name()) + describe(result.getThrowable())
-                    + ",\"coverage\":" + lines + "}");
+                    + ",\"status\":" + Json.quote(result.getStatus().name()) + describe(result.getThrowable()) + lines + "}");
         } else if (isClass(node)) {
             keepOutside();
             String className = classOf(node);
             List<byte[]> data = outside.remove(className);
-            String lines = data == null ? "{}" : analysis.apply(concat(data));
+            String lines = coverage(data == null ? null : concat(data));
             write("{\"event\":\"class_done\",\"class\":" + Json.quote(className) + ",\"status\":"
-                    + Json.quote(result.getStatus().name()) + describe(result.getThrowable()) + ",\"coverage\":" + lines + "}");
-            openClass = null;
+                    + Json.quote(result.getStatus().name()) + describe(result.getThrowable()) + lines + "}");
+            openClasses.remove(className);
         }
     }
 
@@ -194,11 +196,29 @@ public final class CovgenLauncher implements TestExecutionListener {
         }
     }
 
+    /** The event's coverage fields: the lines covered, or why they could not be read (the event must still be written). */
+    private String coverage(byte[] data) {
+        try {
+            return ",\"coverage\":" + (data == null ? "{}" : analysis.apply(data));
+        } catch (RuntimeException err) {
+            return ",\"coverage\":{},\"analysis_error\":" + Json.quote(String.valueOf(err));
+        }
+    }
+
+    private static String methodOf(TestIdentifier node) {
+        Optional<TestSource> source = node.getSource();
+        if (source.isPresent() && source.get() instanceof MethodSource) {
+            MethodSource method = (MethodSource) source.get();
+            return method.getMethodName() + "(" + method.getMethodParameterTypes() + ")";
+        }
+        return "";
+    }
+
     /** What ran since the last test ended belongs to the open class, not to the next test. */
     private void keepOutside() {
         byte[] data = agent.getExecutionData(true);
-        if (openClass != null) {
-            outside.computeIfAbsent(openClass, k -> new ArrayList<>()).add(data);
+        if (!openClasses.isEmpty()) {
+            outside.computeIfAbsent(openClasses.peek(), k -> new ArrayList<>()).add(data);
         }
     }
 

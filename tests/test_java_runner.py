@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from covgen import read_report
 from covgen.errors import SandboxError
 from covgen.runners.java_runner import JavaCandidate, JavaRun, JavaRunner, declared_types
 from covgen.runners.java_toolchain import JavaToolchain, java_toolchain
@@ -49,10 +50,10 @@ def lines_of(relative: str, *snippets: str) -> set[int]:
     return found
 
 
-def run_wave(classes: Path, toolchain: JavaToolchain, candidates: list[JavaCandidate], **options: object) -> JavaRun:
+def run_wave(classes: Path, toolchain: JavaToolchain, candidates: list[JavaCandidate], test_timeout: float = 10.0) -> JavaRun:
     async def go() -> JavaRun:
         with Workspace(FIXTURE) as workspace:
-            runner = JavaRunner(workspace, classes=[classes], toolchain=toolchain, **options)  # type: ignore[arg-type]
+            runner = JavaRunner(workspace, classes=[classes], toolchain=toolchain, test_timeout=test_timeout)
             return await runner.run(candidates)
 
     return asyncio.run(go())
@@ -128,6 +129,9 @@ def test_a_passing_test_has_exactly_the_lines_it_ran(wave: JavaRun) -> None:
     constructor.add(max(constructor) + 1)  # its closing brace, where JaCoCo puts the implicit return
     minor = lines_of(MONEY, "return minor;")
     assert passed.lines[MONEY] == allocate | constructor | minor
+    # A gain: the fixture's own tests (its checked-in JaCoCo report) never ran allocate.
+    before = read_report(FIXTURE / "reports" / "jacoco.xml", root=FIXTURE).file(f"src/main/java/{MONEY}")
+    assert before is not None and allocate <= set(before.uncovered_lines)
     # The throw for parts <= 0 is the line not run; the loop's and the condition's branches are counted.
     assert lines_of(MONEY, "parts must be positive") - passed.lines[MONEY]
     assert passed.branches[MONEY][min(lines_of(MONEY, "if (parts <= 0)"))] == (1, 2)

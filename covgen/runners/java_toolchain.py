@@ -82,7 +82,11 @@ def java_toolchain(java_home: Path | None = None, java_lib: Path = JAVA_LIB, cac
         key.update(source.read_bytes())
     folder = (cache or _default_cache()) / key.hexdigest()[:24]
     if not (folder / "toolchain.json").exists():
-        _build(folder, java, javac, junit, analysis, agent_bundle, sources)
+        try:
+            _build(folder, java, javac, junit, analysis, agent_bundle, sources)
+        except OSError as err:
+            raise SandboxError(f"cannot write covgen's Java cache in {folder.parent}: {err}; "
+                               "point XDG_CACHE_HOME at a writable folder", slug="java-cache") from err
     facts = json.loads((folder / "toolchain.json").read_text())
     return JavaToolchain(
         java=java, javac=javac, java_home=home, class_version=int(facts["class_version"]), junit=junit,

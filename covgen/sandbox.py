@@ -223,6 +223,9 @@ def _bwrap_prefix(policy: SandboxPolicy, *, writable: Sequence[Path], readable: 
             command += ["--symlink", os.readlink(directory), directory]
         elif os.path.isdir(directory):
             command += ["--ro-bind", directory, directory]
+    # Made here, not by bwrap as a missing parent (0700): the sandbox's user (nobody, when covgen
+    # runs as root) must pass through /etc to read what is bound below it (a JVM's configuration).
+    command += ["--perms", "0755", "--dir", "/etc"]
     for name in _ETC_ALLOWED:
         if os.path.exists(f"/etc/{name}"):
             command += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
@@ -407,6 +410,27 @@ class Workspace:
         return await run_sandboxed(
             [interpreter(python).executable, *args], cwd=self.path, env=scrubbed_env(self.home, env), policy=policy,
             layers=layers, stalled=stalled, writable=self.writable, readable=self.readable(python), read_only=self.read_only,
+        )
+
+    async def run_tool(
+        self, argv: Sequence[str], *, policy: SandboxPolicy, env: Mapping[str, str] | None = None,
+        readable: Sequence[Path] = (), layers: SandboxLayers | None = None, stalled: Callable[[], bool] | None = None,
+    ) -> ProcessResult:
+        """Run an executable other than the project's interpreter (``javac``, ``java``) in this copy, in the sandbox.
+
+        The sandbox sees what :meth:`run` gives it, with `readable` (jars, class folders, a JDK
+        outside ``/usr``) in place of the interpreter's folders; the system's directories hold
+        the JDK. A `readable` path that is the user's tree, $HOME, or inside the tree or above
+        either is refused: it would hand the candidate what the copy exists to hide.
+        """
+        shielded = [self.source_root, Path.home().resolve()]
+        for path in (Path(entry).resolve() for entry in readable):
+            if path.is_relative_to(self.source_root) or any(guarded.is_relative_to(path) for guarded in shielded):
+                raise SandboxError(f"{path} would expose your tree or home folder to sandboxed code; "
+                                   "copy it into the workspace instead")
+        return await run_sandboxed(
+            argv, cwd=self.path, env=scrubbed_env(self.home, env), policy=policy, layers=layers, stalled=stalled,
+            writable=self.writable, readable=readable, read_only=self.read_only,
         )
 
     def in_users_tree(self, folder: str, python: str) -> bool:

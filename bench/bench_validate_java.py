@@ -39,7 +39,8 @@ sys.path.insert(0, str(REPO / "fixtures"))
 
 import produce  # noqa: E402  (fixtures/produce.py: the JaCoCo report generator)
 
-from covgen.runners.java_runner import _JVM_ENV, _JVM_OPTIONS, JavaCandidate, JavaRun, JavaRunner, declared_types  # noqa: E402
+from covgen.runners.java_runner import _JVM_ENV, _JVM_OPTIONS, JavaCandidate, JavaRun, JavaRunner  # noqa: E402
+from covgen.runners.java_sources import declared_types  # noqa: E402
 from covgen.runners.java_toolchain import JavaToolchain, java_toolchain  # noqa: E402
 from covgen.sandbox import SandboxPolicy, Workspace, probe  # noqa: E402
 

@@ -15,7 +15,8 @@ import pytest
 
 from covgen import read_report
 from covgen.errors import SandboxError
-from covgen.runners.java_runner import JavaCandidate, JavaRun, JavaRunner, declared_types
+from covgen.runners.java_runner import JavaCandidate, JavaRun, JavaRunner
+from covgen.runners.java_sources import declared_types
 from covgen.runners.java_toolchain import JavaToolchain, java_toolchain
 from covgen.sandbox import SandboxPolicy, Workspace
 

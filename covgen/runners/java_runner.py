@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Literal
 
 from covgen.errors import SandboxError
+from covgen.runners.java_sources import JavaCandidate, Staged, attribute_errors, batches, stage_source
 from covgen.runners.java_toolchain import CLASS_VERSION_OFFSET, JavaToolchain, check_class_versions, java_toolchain
 from covgen.sandbox import ProcessResult, SandboxLayers, SandboxPolicy, Workspace, hand_over
 
-__all__ = ["JavaCandidate", "JavaTestOutcome", "CandidateFailure", "JavaRun", "JavaRunner", "declared_types"]
+__all__ = ["JavaCandidate", "JavaTestOutcome", "CandidateFailure", "JavaRun", "JavaRunner"]
 
 Outcome = Literal["passed", "failed", "skipped", "timeout", "crashed", "not_run"]
 #: ``compile``: javac refused it; ``error``: its class failed outside any test (static init,
@@ -54,14 +55,6 @@ _JVM_OPTIONS = ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData
                 "-XX:ReservedCodeCacheSize=128m", "-Djava.awt.headless=true")
 _JVM_ENV = {"MALLOC_ARENA_MAX": "2"}
 _JUPITER_TIMEOUT = "java.util.concurrent.TimeoutException"
-
-
-@dataclass(frozen=True, slots=True)
-class JavaCandidate:
-    """A candidate test: one Java source file (a package, test classes, helpers)."""
-
-    id: str
-    source: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,15 +96,6 @@ class JavaRun:
 
     def tests_of(self, candidate_id: str) -> list[JavaTestOutcome]:
         return [outcome for outcome in self.outcomes.values() if outcome.candidate == candidate_id]
-
-
-@dataclass(frozen=True, slots=True)
-class _Staged:
-    candidate: JavaCandidate
-    folder: Path
-    file: Path
-    #: Top-level types the file declares, fully qualified.
-    types: tuple[str, ...]
 
 
 class JavaRunner:
@@ -162,16 +146,16 @@ class JavaRunner:
         wave = _fresh(self._root, "wave")
         merged = _Merged()
         started = time.monotonic()
-        staged = [_stage_source(wave / "src", index, candidate) for index, candidate in enumerate(candidates)]
-        batches = _batches(staged)
+        staged = [stage_source(wave / "src", index, candidate) for index, candidate in enumerate(candidates)]
+        pending = batches(staged)
         number = 0
-        while batches:
-            batch = batches.pop(0)
+        while pending:
+            batch = pending.pop(0)
             number += 1
             classes = wave / f"classes-{number}"
             compiled, deferred = await self._compile(batch, classes, wave.name, merged)
             if deferred:
-                batches.append(deferred)
+                pending.append(deferred)
             if compiled:
                 await self._execute(compiled, classes, wave.name, merged)
         for item in staged:
@@ -182,20 +166,20 @@ class JavaRunner:
 
     # -- compiling ---------------------------------------------------------------------------
 
-    async def _compile(self, batch: list[_Staged], target: Path, wave: str,
-                       merged: _Merged) -> tuple[list[_Staged], list[_Staged]]:
+    async def _compile(self, batch: list[Staged], target: Path, wave: str,
+                       merged: _Merged) -> tuple[list[Staged], list[Staged]]:
         """javac the batch into `target`; drop what breaks the build and compile the rest again, until it compiles.
 
         Returns what compiled and the candidates put off to a later batch (they declare a class
         another candidate of this batch declares too).
         """
-        remaining, deferred = list(batch), list[_Staged]()
+        remaining, deferred = list(batch), list[Staged]()
         while remaining:
             result, out = await self._javac(remaining, wave, merged, wall_seconds=120 + 5 * len(remaining))
             if result.returncode == 0 and not result.timed_out:
                 os.replace(out, target)  # into covgen's read-only folder: no test rewrites another's classes
                 return remaining, deferred
-            blamed = _attribute(result.stdout + "\n" + result.stderr, remaining)
+            blamed = attribute_errors(result.stdout + "\n" + result.stderr, remaining)
             if not blamed:
                 # javac hung or crashed without naming a file (deep nesting or inference can make it
                 # do either): compile each on its own, so the one that does costs only itself.
@@ -208,7 +192,7 @@ class JavaRunner:
                     merged.failures[staged.candidate.id] = CandidateFailure("compile", "\n".join(messages))
         return [], deferred
 
-    async def _compile_each(self, batch: list[_Staged], target: Path, wave: str, merged: _Merged) -> list[_Staged]:
+    async def _compile_each(self, batch: list[Staged], target: Path, wave: str, merged: _Merged) -> list[Staged]:
         check = self.workspace.scratch("javac-check") / "CovgenNothing.java"
         check.write_text("final class CovgenNothing {\n}\n", encoding="utf-8")
         result, _ = await self._javac([], wave, merged, wall_seconds=120, files=[check])
@@ -223,14 +207,14 @@ class JavaRunner:
                 shutil.copytree(out, target, dirs_exist_ok=True)
                 compiled.append(staged)
                 continue
-            messages = _attribute(result.stdout + "\n" + result.stderr, [staged]).get(staged)
+            messages = attribute_errors(result.stdout + "\n" + result.stderr, [staged]).get(staged)
             if not messages:
                 messages = ["javac did not finish within 60 s" if result.timed_out
                             else f"javac failed: {_tail(result.stderr or result.stdout)}"]
             merged.failures[staged.candidate.id] = CandidateFailure("compile", "\n".join(messages))
         return compiled
 
-    async def _javac(self, batch: Sequence[_Staged], wave: str, merged: _Merged, *, wall_seconds: float,
+    async def _javac(self, batch: Sequence[Staged], wave: str, merged: _Merged, *, wall_seconds: float,
                      files: Sequence[Path] = ()) -> tuple[ProcessResult, Path]:
         merged.compilations += 1
         out = self.workspace.scratch(f"javac-{wave}-{merged.compilations}")
@@ -257,7 +241,7 @@ class JavaRunner:
 
     # -- running -----------------------------------------------------------------------------
 
-    async def _execute(self, batch: list[_Staged], classes: Path, wave: str, merged: _Merged) -> None:
+    async def _execute(self, batch: list[Staged], classes: Path, wave: str, merged: _Merged) -> None:
         """Run the batch's tests in one JVM; one that hangs or ends the JVM is named, the rest run again."""
         remaining = list(batch)
         skip: list[str] = []
@@ -301,7 +285,7 @@ class JavaRunner:
             return
         merged.give_up()
 
-    async def _jvm(self, batch: list[_Staged], classes: Path, wave: str, skip: Sequence[str]) -> tuple[_Record, ProcessResult]:
+    async def _jvm(self, batch: list[Staged], classes: Path, wave: str, skip: Sequence[str]) -> tuple[_Record, ProcessResult]:
         self._runs += 1
         state = self.workspace.state
         results = state / f"java-{wave}-{self._runs}.jsonl"
@@ -386,12 +370,12 @@ class _Merged:
         self.outcomes: dict[tuple[str, str], JavaTestOutcome] = {}
         self.failures: dict[str, CandidateFailure] = {}
         self.lines: dict[str, set[int]] = {}
-        self.owner: dict[str, _Staged] = {}
+        self.owner: dict[str, Staged] = {}
         self.planned: set[tuple[str, str]] = set()
         self.compilations = 0
         self.processes = 0
 
-    def owner_of(self, class_name: str) -> _Staged | None:
+    def owner_of(self, class_name: str) -> Staged | None:
         return self.owner.get(class_name.split("$", 1)[0])
 
     def has_tests(self, candidate_id: str) -> bool:
@@ -597,87 +581,6 @@ def _refused_class(stderr: str) -> str | None:
     """The class the agent said (on stderr) it could not instrument: it would show no coverage."""
     match = _REFUSED.search(stderr)
     return match.group(1).replace("/", ".") if match else None
-
-
-# -- sources ---------------------------------------------------------------------------------
-
-_LEXEME = re.compile(r'"""[\s\S]*?"""|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|//[^\n]*|/\*[\s\S]*?\*/|[{}]|[^"\'/{}]+|/')
-_PACKAGE = re.compile(r"^\s*package\s+([\w.]+)\s*;", re.MULTILINE)
-_TYPE = re.compile(r"(?<![\w.@])(?:(public)\s+)?(?:(?:abstract|final|static|strictfp|sealed|non-sealed)\s+)*"
-                   r"(?:class|interface|enum|record|@\s*interface)\s+([A-Za-z_$][\w$]*)")
-
-
-def declared_types(source: str) -> tuple[str, list[tuple[str, bool]]]:
-    """The package and the top-level types (name, public?) a Java source declares.
-
-    Comments, strings and everything inside braces are skipped, so nested classes, and
-    ``class`` in a comment or after ``Foo.``, are not taken for top-level ones.
-    """
-    outside: list[str] = []
-    depth = 0
-    for lexeme in _LEXEME.findall(source):
-        if lexeme == "{":
-            depth += 1
-        elif lexeme == "}":
-            depth = max(0, depth - 1)
-        elif depth == 0 and not lexeme.startswith(('"', "'", "//", "/*")):
-            outside.append(lexeme)
-        elif depth == 0:
-            outside.append(" ")
-    text = "".join(outside)
-    package = _PACKAGE.search(text)
-    types = [(match.group(2), match.group(1) is not None) for match in _TYPE.finditer(text)]
-    return (package.group(1) if package else ""), types
-
-
-def _stage_source(root: Path, index: int, candidate: JavaCandidate) -> _Staged:
-    """Write a candidate where javac wants it: its own folder, then the package's, then ``Public.java``."""
-    package, types = declared_types(candidate.source)
-    public = [name for name, is_public in types if is_public]
-    file_name = (public or [name for name, _ in types] or ["Candidate"])[0] + ".java"
-    safe = re.sub(r"[^\w.-]", "_", candidate.id)[:60]
-    folder = root / f"{index:04d}-{safe}"
-    file = folder.joinpath(*package.split("."), file_name) if package else folder / file_name
-    file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_text(candidate.source, encoding="utf-8")
-    prefix = f"{package}." if package else ""
-    return _Staged(candidate, folder, file, tuple(dict.fromkeys(prefix + name for name, _ in types)))
-
-
-def _batches(staged: Iterable[_Staged]) -> list[list[_Staged]]:
-    """Group candidates so no two in a group declare the same class (one javac, one JVM per group)."""
-    groups: list[tuple[set[str], list[_Staged]]] = []
-    for item in staged:
-        for names, group in groups:
-            if names.isdisjoint(item.types):
-                names.update(item.types)
-                group.append(item)
-                break
-        else:
-            groups.append((set(item.types), [item]))
-    return [group for _, group in groups]
-
-
-_JAVAC_ERROR = re.compile(r"^(?P<path>/.+?\.java):(?P<line>\d+): (?P<kind>error|warning): ", re.MULTILINE)
-_JAVAC_END = re.compile(r"^(\d+ (errors?|warnings?)|Note: .*)$")
-
-
-def _attribute(output: str, staged: Sequence[_Staged]) -> dict[_Staged, list[str]]:
-    """javac's error messages, each given to the candidate whose file it names."""
-    blamed: dict[_Staged, list[str]] = {}
-    headers = list(_JAVAC_ERROR.finditer(output))
-    for position, header in enumerate(headers):
-        if header.group("kind") != "error":
-            continue
-        end = headers[position + 1].start() if position + 1 < len(headers) else len(output)
-        block = [line for line in output[header.start():end].splitlines() if not _JAVAC_END.match(line)]
-        path = Path(header.group("path"))
-        owner = next((item for item in staged if path.is_relative_to(item.folder)), None)
-        if owner is None:
-            continue
-        block[0] = str(path.relative_to(owner.folder)) + block[0][len(header.group("path")):]
-        blamed.setdefault(owner, []).append("\n".join(block).rstrip())
-    return blamed
 
 
 def _packages(roots: Sequence[Path]) -> str:

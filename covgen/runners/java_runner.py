@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from covgen.errors import SandboxError
+from covgen.runners import Stall
 from covgen.runners.java_sources import JavaCandidate, Staged, attribute_errors, batches, stage_source
 from covgen.runners.java_toolchain import CLASS_VERSION_OFFSET, JavaToolchain, check_class_versions, java_toolchain
 from covgen.sandbox import ProcessResult, SandboxLayers, SandboxPolicy, Workspace, hand_over
@@ -307,9 +308,10 @@ class JavaRunner:
         guess = max(1, len(batch) * 4)  # tests; each may take its limit
         policy = replace(self._jvm_policy(),
                          wall_seconds=min(self.policy.wall_seconds, _START_GRACE + guess * (self.test_timeout + 1)))
-        progress = _Progress(results, test_stall=self.test_timeout + _TEST_GRACE, other_stall=self.test_timeout + _START_GRACE)
+        test_stall = self.test_timeout + _TEST_GRACE
+        progress = Stall(results, {"start": test_stall, "class_start": test_stall}, default=self.test_timeout + _START_GRACE)
         process = await self.workspace.run_tool(argv, policy=policy, env=_JVM_ENV, readable=self._readable(), layers=self.layers,
-                                                stalled=progress.stalled)
+                                                stalled=progress)
         refused = _refused_class(process.stderr)
         if refused is not None:
             await self._confirm_refusal(refused)
@@ -541,37 +543,6 @@ def _name_of_id(test: str) -> str:
 def _class_in_id(test: str) -> str:
     match = re.search(r"\[class:([^\]]+)\]", test)
     return match.group(1) if match else ""
-
-
-class _Progress:
-    """Tell a hung test JVM from a slow one: the launcher writes a line per event."""
-
-    def __init__(self, results: Path, *, test_stall: float, other_stall: float) -> None:
-        self.results = results
-        self.test_stall = test_stall
-        self.other_stall = other_stall
-        self.offset = 0
-        self.last_event = ""
-        self.changed_at = time.monotonic()
-
-    def stalled(self) -> bool:
-        now = time.monotonic()
-        try:
-            with self.results.open("rb") as stream:
-                stream.seek(self.offset)
-                fresh = stream.read()
-        except OSError:
-            fresh = b""
-        complete = fresh[: fresh.rfind(b"\n") + 1]  # a line still being written is read next time
-        if complete:
-            self.offset += len(complete)
-            self.changed_at = now
-            try:
-                self.last_event = str(json.loads(complete.splitlines()[-1]).get("event", ""))
-            except (ValueError, AttributeError):
-                self.last_event = ""
-        limit = self.test_stall if self.last_event in ("start", "class_start") else self.other_stall
-        return now - self.changed_at > limit
 
 
 _REFUSED = re.compile(r"Error while instrumenting ([\w/$.-]+?)\.?\s*$", re.MULTILINE)

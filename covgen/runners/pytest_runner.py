@@ -11,7 +11,6 @@ import json
 import re
 import shutil
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Literal
 
 from covgen import defaults
 from covgen.errors import SandboxError
+from covgen.runners import Stall
 from covgen.sandbox import ProcessResult, SandboxLayers, SandboxPolicy, Workspace
 
 __all__ = ["TestOutcome", "PytestRun", "PytestRunner", "ModuleFailure"]
@@ -206,10 +206,12 @@ class PytestRunner:
             "COVGEN_PROBE_WATCH": str(self.workspace.path),
             "COVGEN_PROBE_CONTEXTS": "1" if coverage_of and per_test else "0",
         }
-        progress = _Progress(results, test_stall=self.test_timeout + 5, import_stall=self.test_timeout + _COLLECT_GRACE)
+        # A test may go quiet for its own limit (plus a margin); a module's import, which may load
+        # heavy libraries, for longer.
+        progress = Stall(results, {"start": self.test_timeout + 5, "collect_start": self.test_timeout + _COLLECT_GRACE})
         process = await self.run_process(
             argv, env=env, wall_seconds=min(self.policy.wall_seconds, 60 + self.test_timeout * max(len(tests), 1) * 2),
-            stalled=progress.stalled,
+            stalled=progress,
         )
         record = _read_results(results)
         escaped = [folder for folder in record.folders if self.workspace.in_users_tree(folder, self.python)]
@@ -267,45 +269,6 @@ class _Merged:
 
     def result(self) -> PytestRun:
         return PytestRun(self.outcomes, self.collect_errors, self.seconds, self.processes, self.lines, self.arcs)
-
-
-class _Progress:
-    """Tell a hung pytest process from a slow one: the probe writes a line per event.
-
-    A test may go quiet for its own limit (plus a margin); a module's import, which may load
-    heavy libraries, for longer.
-    """
-
-    def __init__(self, results: Path, *, test_stall: float, import_stall: float) -> None:
-        self.results = results
-        self.test_stall = test_stall
-        self.import_stall = import_stall
-        self.offset = 0
-        self.last_event = ""
-        self.changed_at = time.monotonic()
-
-    def stalled(self) -> bool:
-        now = time.monotonic()
-        try:
-            with self.results.open("rb") as stream:
-                stream.seek(self.offset)
-                fresh = stream.read()
-        except OSError:
-            fresh = b""
-        if fresh:
-            self.offset += len(fresh)
-            self.changed_at = now
-            lines = [line for line in fresh.splitlines() if line.strip()]
-            if lines:
-                try:
-                    self.last_event = str(json.loads(lines[-1]).get("event", ""))
-                except (ValueError, AttributeError):
-                    self.last_event = ""
-        if self.last_event == "start":
-            return now - self.changed_at > self.test_stall
-        if self.last_event == "collect_start":
-            return now - self.changed_at > self.import_stall
-        return False
 
 
 @dataclass(slots=True)

@@ -129,7 +129,7 @@ def gaps(
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path), help="Record model answers to this JSONL file.")
 @click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), help="Replay answers recorded with --record.")
 @click.option("--test-dir", help="Where generated tests go (default tests/covgen).")
-@click.option("--sandbox", type=click.Choice(["auto", "strict"]), help="strict: refuse to run without network isolation.")
+@click.option("--sandbox", type=click.Choice(["auto", "strict"]), help="strict: refuse to run without filesystem and network isolation (bubblewrap).")
 @click.option("--screen", type=click.Choice(["strict", "permissive"]),
               help="strict (default): candidates may reach only covgen's allowlist; permissive: the older denylist.")
 def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: str | None, dry_run: bool,

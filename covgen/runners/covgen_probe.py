@@ -47,14 +47,16 @@ class CovgenTimeout(BaseException):
     """Raised inside a test that overran its limit; BaseException so `except Exception` cannot eat it."""
 
 
-#: Line-buffered: every record reaches the file as it is written, so covgen can tell which test
-#: a killed process was running.
-_STREAM = open(_OUT, "a", encoding="utf-8", buffering=1) if _OUT else None  # noqa: SIM115 - lives as long as the process
-
-
 def _emit(record: dict[str, object]) -> None:
-    if _STREAM is not None:
-        _STREAM.write(json.dumps(record) + "\n")
+    """Append one record to the results file, opened and closed each time.
+
+    Every record is on disk as soon as it is written, so covgen can tell which test a killed
+    process was running; and no file stays open for a project that turns ResourceWarning into an
+    error (``filterwarnings = error``) to trip over, however the module is loaded.
+    """
+    if _OUT:
+        with open(_OUT, "a", encoding="utf-8") as stream:
+            stream.write(json.dumps(record) + "\n")
 
 
 class _TreeScan:

@@ -319,17 +319,15 @@ async def run_pipeline(
     description = ", then ".join(engine.describe() for engine in engines)
     try:
         with Workspace(options.root) as workspace:
-            runner = PytestRunner(
-                workspace, python=options.python, policy=SandboxPolicy(network=options.sandbox),
-                test_timeout=options.test_timeout, layers=layers,
-            )
+            # Every target of a run is in a language the run can fill: Python, so far.
+            pack = targets[0].pack if targets else _python()
+            runner = pack.runner(workspace, python=options.python, policy=SandboxPolicy(network=options.sandbox),
+                                 test_timeout=options.test_timeout, layers=layers)
             await runner.check_interpreter()
             earlier, targets, more = await _credit_earlier_tests(targets, runner, options, facts, with_context=engines[0].name != "explore")
             warnings.extend(more)
             gap_by_id = {t.gap.id: t.gap for t in targets}
             existing = {t.gap.path: facts.tests_of(t.module) for t in targets}
-            # Every target of a run is in a language the run can fill: Python, so far.
-            pack = targets[0].pack if targets else _python()
             screen = pack.screen(options.screen, workspace.path, [t.module for t in targets])
             validator = Validator(runner, gap_by_id, runs=options.runs, existing_tests=existing, screen=screen)
             # One validation wave per core: pytest processes are CPU-bound, the model is not.

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from covgen import defaults
 from covgen.engines import Proposal, Target
+from covgen.languages import packs
 from covgen.errors import SandboxError
 from covgen.sandbox import SandboxPolicy, Workspace
 from covgen.screen import Screen, ScreenMode, project_modules
@@ -140,7 +141,10 @@ class ExploreEngine:
         self.root = root
         self.seconds_per_gap = seconds_per_gap
         self.attempts_per_gap = attempts_per_gap
-        self.explorers: dict[str, Explorer] = {"python": PythonExplorer(python, policy, seed, screen, attempts_per_gap)}
+        self.explorers: dict[str, Explorer] = {
+            pack.name: pack.explorer(python, policy, seed=seed, screen=screen, max_attempts=attempts_per_gap)
+            for pack in packs() if not pack.not_yet
+        }
         self._workspace: Workspace | None = None
         # Exploration is CPU-bound: one probe per core.
         self._slots = asyncio.Semaphore(max(1, os.cpu_count() or 1))
@@ -151,7 +155,7 @@ class ExploreEngine:
         return f"model-free exploration, {self.seconds_per_gap:g} s per gap"
 
     async def propose(self, target: Target) -> Proposal:
-        explorer = self.explorers.get("python" if target.gap.path.endswith(".py") else "other")
+        explorer = self.explorers.get(target.language)
         if explorer is None:
             return Proposal(sources=(), notes=(f"{target.gap.id}: no explorer for this language yet",))
         if self._workspace is None:

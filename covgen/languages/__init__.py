@@ -20,11 +20,14 @@ from covgen.errors import SourceError, UsageError
 from covgen.model import CodeUnit
 
 if TYPE_CHECKING:
+    from covgen.engines.explore import Explorer
     from covgen.prompts.context import PromptContext
+    from covgen.runners.pytest_runner import PytestRunner
+    from covgen.sandbox import SandboxLayers, SandboxPolicy, Workspace
     from covgen.screen import Screen, ScreenMode
     from covgen.writer import AcceptedTest, Rendered
 
-__all__ = ["LanguagePack", "pack_for", "pack_named", "find_units", "supports"]
+__all__ = ["LanguagePack", "pack_for", "pack_named", "packs", "find_units", "supports"]
 
 Message = dict[str, str]
 
@@ -50,6 +53,11 @@ class LanguagePack(Protocol):
     def repair_messages(self, previous: list[Message], answer: str, feedback: str, *, structured: bool = False) -> list[Message]: ...
 
     def render(self, accepted: Sequence[AcceptedTest], root: Path, *, test_dir: str, provenance: str) -> Rendered: ...
+
+    def runner(self, workspace: Workspace, *, python: str, policy: SandboxPolicy, test_timeout: float,
+               layers: SandboxLayers | None) -> PytestRunner: ...
+
+    def explorer(self, python: str, policy: SandboxPolicy, *, seed: int, screen: ScreenMode, max_attempts: int | None) -> Explorer: ...
 
 
 class PythonPack:
@@ -94,6 +102,17 @@ class PythonPack:
 
         return render_files(accepted, root, test_dir=test_dir, provenance=provenance)
 
+    def runner(self, workspace: Workspace, *, python: str, policy: SandboxPolicy, test_timeout: float,
+               layers: SandboxLayers | None) -> PytestRunner:
+        from covgen.runners.pytest_runner import PytestRunner
+
+        return PytestRunner(workspace, python=python, policy=policy, test_timeout=test_timeout, layers=layers)
+
+    def explorer(self, python: str, policy: SandboxPolicy, *, seed: int, screen: ScreenMode, max_attempts: int | None) -> Explorer:
+        from covgen.engines.explore import PythonExplorer
+
+        return PythonExplorer(python, policy, seed, screen, max_attempts)
+
 
 class JavaPack:
     """Java: javalang and tree-sitter-java units; generating JUnit 5 tests is the next stage."""
@@ -126,6 +145,13 @@ class JavaPack:
     def render(self, accepted: Sequence[AcceptedTest], root: Path, *, test_dir: str, provenance: str) -> Rendered:
         raise self._not_yet()
 
+    def runner(self, workspace: Workspace, *, python: str, policy: SandboxPolicy, test_timeout: float,
+               layers: SandboxLayers | None) -> PytestRunner:
+        raise self._not_yet()  # covgen.runners.java_runner is built; the Java stage plugs it in here
+
+    def explorer(self, python: str, policy: SandboxPolicy, *, seed: int, screen: ScreenMode, max_attempts: int | None) -> Explorer:
+        raise self._not_yet()
+
     def _not_yet(self) -> UsageError:
         return UsageError(self.not_yet, slug="not-yet")
 
@@ -136,6 +162,10 @@ _PACKS: tuple[LanguagePack, ...] = (PythonPack(), JavaPack())
 def pack_for(path: str) -> LanguagePack | None:
     """The pack for the file at `path`, by its suffix; None for a language covgen does not know."""
     return next((pack for pack in _PACKS if path.endswith(pack.suffixes)), None)
+
+
+def packs() -> tuple[LanguagePack, ...]:
+    return _PACKS
 
 
 def pack_named(language: str) -> LanguagePack | None:

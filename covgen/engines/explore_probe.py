@@ -264,7 +264,7 @@ def default_registry() -> Registry:
                  "second", "port", "times", "pos", "position", "precision", "digits", "base", "max", "min", "maxsize", "indent"):
         name(word, int)
     for word in ("ratio", "rate", "factor", "scale", "weight", "fraction", "probability", "threshold", "tolerance", "alpha",
-                 "timeout", "percent", "percentage", "x", "y"):
+                 "timeout", "x", "y"):
         name(word, float, int)
     for word in ("s", "name", "text", "string", "str", "title", "label", "message", "msg", "prefix", "suffix", "word", "line",
                  "char", "code", "token", "pattern", "format", "fmt", "encoding", "locale", "lang", "language", "url", "uri",

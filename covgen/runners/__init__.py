@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
-__all__ = ["Stall"]
+__all__ = ["Stall", "records"]
+
+
+def records(path: Path) -> Iterator[dict[str, Any]]:
+    """The JSON objects a probe wrote to `path`, one a line; a line cut short by a kill is skipped."""
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8", errors="replace") as stream:
+        for line in stream:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(entry, dict):
+                yield entry
 
 
 class Stall:

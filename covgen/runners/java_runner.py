@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from covgen.errors import SandboxError
-from covgen.runners import Stall
+from covgen.runners import Stall, records
 from covgen.runners.java_sources import JavaCandidate, Staged, attribute_errors, batches, stage_source
 from covgen.runners.java_toolchain import CLASS_VERSION_OFFSET, JavaToolchain, check_class_versions, java_toolchain
 from covgen.sandbox import ProcessResult, SandboxLayers, SandboxPolicy, Workspace, hand_over
@@ -464,37 +464,28 @@ class _Record:
 
 def _read_results(path: Path) -> _Record:
     record = _Record()
-    if not path.exists():
-        return record
-    with path.open(encoding="utf-8", errors="replace") as stream:
-        for line in stream:
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by a kill
-            if not isinstance(event, dict):
-                continue
-            kind, test = event.get("event"), str(event.get("id", ""))
-            if kind == "session":
-                record.session = True
-                if event.get("agent") is None:
-                    record.agent_error = str(event.get("error", "no agent"))
-            elif kind == "plan":
-                record.planned = [str(t) for t in event.get("tests", ())]
-            elif kind == "start":
-                record.started.append(test)
-                record.start_events[test] = event
-                record.classes[test] = str(event.get("class", ""))
-            elif kind == "done":
-                record.done[test] = event
-            elif kind == "skipped":
-                record.skipped[test] = event
-            elif kind == "class_start":
-                record.class_started.append(str(event.get("class", "")))
-            elif kind == "class_done":
-                record.class_done[str(event.get("class", ""))] = event
-            elif kind == "finish":
-                record.finished = True
+    for event in records(path):
+        kind, test = event.get("event"), str(event.get("id", ""))
+        if kind == "session":
+            record.session = True
+            if event.get("agent") is None:
+                record.agent_error = str(event.get("error", "no agent"))
+        elif kind == "plan":
+            record.planned = [str(t) for t in event.get("tests", ())]
+        elif kind == "start":
+            record.started.append(test)
+            record.start_events[test] = event
+            record.classes[test] = str(event.get("class", ""))
+        elif kind == "done":
+            record.done[test] = event
+        elif kind == "skipped":
+            record.skipped[test] = event
+        elif kind == "class_start":
+            record.class_started.append(str(event.get("class", "")))
+        elif kind == "class_done":
+            record.class_done[str(event.get("class", ""))] = event
+        elif kind == "finish":
+            record.finished = True
     return record
 
 

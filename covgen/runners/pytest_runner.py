@@ -18,7 +18,7 @@ from typing import Literal
 
 from covgen import defaults
 from covgen.errors import SandboxError
-from covgen.runners import Stall
+from covgen.runners import Stall, records
 from covgen.sandbox import ProcessResult, SandboxLayers, SandboxPolicy, Workspace
 
 __all__ = ["TestOutcome", "PytestRun", "PytestRunner", "ModuleFailure"]
@@ -287,39 +287,31 @@ def _read_results(path: Path) -> _Record:
     finished: set[str] = set()
     reports: dict[str, list[dict[str, str]]] = {}
     changed: dict[str, tuple[str, ...]] = {}
-    if path.exists():
-        with path.open(encoding="utf-8", errors="replace") as stream:
-            for line in stream:
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a kill
-                if not isinstance(entry, dict):
-                    continue
-                event, nodeid = entry.get("event"), str(entry.get("nodeid", ""))
-                if event == "start":
-                    record.started.append(nodeid)
-                elif event == "done":
-                    finished.add(nodeid)
-                    changed[nodeid] = tuple(map(str, entry.get("changed", ())))
-                elif event == "report":
-                    reports.setdefault(nodeid, []).append(entry)
-                elif event == "collect_start":
-                    record.open_module = nodeid
-                elif event == "collect_done":
-                    record.open_module = None
-                    if entry.get("changed"):
-                        changed_files = tuple(map(str, entry["changed"]))
-                        record.collect_errors[nodeid] = ModuleFailure(
-                            "changed", "changed project files while being imported: " + ", ".join(changed_files), changed_files)
-                elif event == "collect_error" and nodeid not in record.collect_errors:
-                    record.collect_errors[nodeid] = ModuleFailure("error", str(entry.get("message", "")))
-                elif event == "collected":
-                    record.collected = [str(n) for n in entry.get("nodeids", ())]
-                    record.folders = [str(f) for f in entry.get("folders", ())]
-                elif event == "finish":
-                    status = entry.get("exitstatus")
-                    record.exitstatus = status if isinstance(status, int) else None
+    for entry in records(path):
+        event, nodeid = entry.get("event"), str(entry.get("nodeid", ""))
+        if event == "start":
+            record.started.append(nodeid)
+        elif event == "done":
+            finished.add(nodeid)
+            changed[nodeid] = tuple(map(str, entry.get("changed", ())))
+        elif event == "report":
+            reports.setdefault(nodeid, []).append(entry)
+        elif event == "collect_start":
+            record.open_module = nodeid
+        elif event == "collect_done":
+            record.open_module = None
+            if entry.get("changed"):
+                changed_files = tuple(map(str, entry["changed"]))
+                record.collect_errors[nodeid] = ModuleFailure(
+                    "changed", "changed project files while being imported: " + ", ".join(changed_files), changed_files)
+        elif event == "collect_error" and nodeid not in record.collect_errors:
+            record.collect_errors[nodeid] = ModuleFailure("error", str(entry.get("message", "")))
+        elif event == "collected":
+            record.collected = [str(n) for n in entry.get("nodeids", ())]
+            record.folders = [str(f) for f in entry.get("folders", ())]
+        elif event == "finish":
+            status = entry.get("exitstatus")
+            record.exitstatus = status if isinstance(status, int) else None
     for nodeid in record.started:
         entries = reports.get(nodeid, [])
         message = next((e["message"] for e in entries if e["outcome"] != "passed" and e["message"]), "")

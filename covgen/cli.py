@@ -226,13 +226,15 @@ async def _until_stopped(work: Coroutine[Any, Any, T]) -> T:
     try:
         return await task
     except asyncio.CancelledError:
-        if received:
-            raise _Stopped(received[0]) from None
-        raise
+        if not received:
+            raise
     finally:
         for signum in _STOP_SIGNALS:
             loop.remove_signal_handler(signum)
             signal.signal(signum, _stop)
+    # Raised here, not in the handler: a context (the CancelledError's traceback) would keep the
+    # run's frames alive past the event loop.
+    raise _Stopped(received[0])
 
 
 def main(argv: list[str] | None = None) -> int:

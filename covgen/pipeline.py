@@ -205,6 +205,14 @@ class _Batcher:
                 if not future.done():
                     future.set_result([v for c in candidates for v in by_candidate.get(c.id, [])])
 
+    async def aclose(self) -> None:
+        """Stop the waves still running and wait for them: their sandboxes are killed and their
+        pipes closed while the event loop and the workspace still exist."""
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+
 
 class _Generation:
     """The gap tasks of a run: propose, validate in waves, repair with the error; what they found."""
@@ -336,12 +344,16 @@ async def run_pipeline(
             seconds["prepare"] = time.monotonic() - started
 
             phase_targets = targets
-            for phase, engine in enumerate(engines):
-                if phase > 0:
-                    phase_targets, more = _remaining(targets, generation.verdicts, options.root, facts, with_context=engine.name != "explore")
-                    warnings.extend(more)
-                    gap_by_id.update((t.gap.id, t.gap) for t in phase_targets)
-                await generation.run_phase(engine, phase_targets)
+            try:
+                for phase, engine in enumerate(engines):
+                    if phase > 0:
+                        phase_targets, more = _remaining(targets, generation.verdicts, options.root, facts,
+                                                         with_context=engine.name != "explore")
+                        warnings.extend(more)
+                        gap_by_id.update((t.gap.id, t.gap) for t in phase_targets)
+                    await generation.run_phase(engine, phase_targets)
+            finally:
+                await batcher.aclose()
             warnings.extend(generation.warnings)
             if generation.cut_short:
                 warnings.append(f"--budget-seconds {options.budget_seconds:g} reached: {len(generation.cut_short)} gap(s) not attempted "

@@ -329,19 +329,25 @@ async def run_sandboxed(
         # that; without it, the process group is what there is).
         _kill_group(process.pid)
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), timeout=5)
-        except asyncio.TimeoutError:
-            pass
-        # A child that escaped the group (no PID namespace) may hold the pipes open: give the
-        # readers a moment, then stop reading rather than wait for it.
-        done, pending = await asyncio.wait(readers, timeout=1.0)
-        for reader in pending:
-            reader.cancel()
-        # Close the pipes now, not when the object is collected: on a stop signal the loop may
-        # be closed by then. asyncio's Process has no public close; its transport does.
-        transport = getattr(process, "_transport", None)
-        if transport is not None:
-            transport.close()
+            waiter.cancel()
+            try:
+                # A fresh wait, not `waiter`: asyncio.run's shutdown cancels every task, `waiter`
+                # too, and an unreaped child is reported on a closed loop later.
+                await asyncio.wait_for(process.wait(), timeout=5)
+            except asyncio.TimeoutError:
+                pass
+            # A child that escaped the group (no PID namespace) may hold the pipes open: give the
+            # readers a moment, then stop reading rather than wait for it.
+            done, pending = await asyncio.wait(readers, timeout=1.0)
+            for reader in pending:
+                reader.cancel()
+        finally:
+            # Close the pipes now, even when a second cancel cut the wait short: the object may be
+            # collected after the loop is closed, and closing it then fails. asyncio's Process
+            # has no public close; its transport does.
+            transport = getattr(process, "_transport", None)
+            if transport is not None:
+                transport.close()
     stdout, stderr = (reader.result() if reader in done and not reader.cancelled() else b"" for reader in readers)
     return ProcessResult(
         returncode=process.returncode if process.returncode is not None else -9,

@@ -389,8 +389,8 @@ def test_a_stop_signal_kills_the_sandbox_and_removes_the_workspace(calc, tmp_pat
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 143
-    assert stderr.strip().splitlines()[-1] == "covgen: stopped by SIGTERM; sandboxes killed, nothing half-written"
-    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == "covgen: stopped by SIGTERM; sandboxes killed, nothing half-written", stderr
+    assert "Traceback" not in stderr, stderr
     assert list(calc["temp"].iterdir()) == []
     assert not _leftover_processes(calc["temp"])
     assert {k: v for k, v in tree_digest(root).items() if not k.startswith(".covgen/")} == before

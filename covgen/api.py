@@ -44,7 +44,7 @@ def plan_run(
 
         report = measure_suite(root, test_cmd, python_of(settings))
     else:
-        report = read_reports(reports, fmt=settings.format, root=root, source_roots=settings.source_roots)
+        report = read_reports(reports, fmt=settings.format, root=root, source_roots=_source_roots(settings))
     changed = None
     if diff_ref is not None:
         from covgen.diffscope import changed_lines
@@ -79,10 +79,18 @@ async def run(
         root=root.resolve(), test_dir=settings.test_dir, python=python, runs=settings.runs,
         max_attempts=settings.max_attempts, test_timeout=settings.test_timeout, budget_seconds=settings.budget_seconds,
         concurrency=settings.concurrency, sandbox=settings.sandbox, screen=settings.screen,
+        classpath=settings.classpath, source_root=settings.source_root,
+        jacoco_agent=Path(settings.jacoco_agent) if settings.jacoco_agent else None,
+        junit_launcher=Path(settings.junit_launcher) if settings.junit_launcher else None,
     )
     if progress is None:
         return await run_pipeline(plan.report, plan.gaps, engines, options, engine_reason=reason)
     return await run_pipeline(plan.report, plan.gaps, engines, options, engine_reason=reason, progress=progress)
+
+
+def _source_roots(settings: Settings) -> tuple[str, ...]:
+    """Where report paths resolve: a Java --source-root first."""
+    return (settings.source_root, *settings.source_roots) if settings.source_root else settings.source_roots
 
 
 def python_of(settings: Settings) -> str:

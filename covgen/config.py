@@ -60,6 +60,14 @@ class Settings(BaseModel):
     #: strict: candidates may reach only the allowlist (README "What a generated test may do");
     #: permissive: covgen's older denylist.
     screen: Literal["strict", "permissive"] = "strict"
+    #: Java: the test classpath (compiled classes + test libraries), else found from the build.
+    classpath: str | None = None
+    #: Java: the production sources' folder when not src/main/java (also where report paths resolve).
+    source_root: str | None = None
+    #: Java: the JaCoCo agent jar and the JUnit Platform console launcher, else found where the
+    #: build or the OS keeps them (the local Maven repository, /usr/share/java).
+    jacoco_agent: str | None = None
+    junit_launcher: str | None = None
     #: Append-only JSONL of model requests and answers (redacted), relative to the root.
     audit_log: str | None = ".covgen/requests.jsonl"
 
@@ -78,7 +86,7 @@ _ENV_PREFIX = "COVGEN_"
 #: variables come from whoever runs covgen (a CI job definition is as trusted as its command
 #: line) and may point anywhere. ``python`` is checked as spelt, not resolved: a virtualenv's
 #: interpreter is a symlink to one outside the project by design.
-_PROJECT_PATHS = ("audit_log", "test_dir", "source_roots", "python")
+_PROJECT_PATHS = ("audit_log", "test_dir", "source_roots", "source_root", "python")
 
 
 def load_settings(root: Path, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:

@@ -14,12 +14,15 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from covgen import defaults
 from covgen.errors import SandboxError
 from covgen.runners import Stall, records
 from covgen.sandbox import ProcessResult, SandboxLayers, SandboxPolicy, Workspace
+
+if TYPE_CHECKING:
+    from covgen.confirm import CleanRun
 
 __all__ = ["TestOutcome", "PytestRun", "PytestRunner", "ModuleFailure"]
 
@@ -120,6 +123,15 @@ class PytestRunner:
                 f"{self.python} cannot import pytest and coverage in the sandbox ({_tail(result.stderr)}); install them "
                 "in the project's environment or pass --python PATH to an interpreter that has them"
             )
+
+    async def clean_run(self, contents: dict[str, str], tests: Sequence[str], measured: Sequence[str],
+                        coverage_of: Sequence[str]) -> CleanRun:
+        """Plain pytest and coverage.py in a fresh copy with `contents` added (:func:`covgen.confirm.clean_run`)."""
+        from covgen.confirm import clean_run
+
+        return await clean_run(self.workspace.source_root, contents, tests, python=self.python, policy=self.policy,
+                               layers=self.layers, test_timeout=self.test_timeout, coverage_of=coverage_of if measured else (),
+                               measured_tests=measured)
 
     async def run(self, tests: Sequence[str], *, coverage_of: Sequence[str] = (), per_test: bool = True) -> PytestRun:
         """Run `tests` (workspace-relative files or node ids) in order; measure `coverage_of` files.

@@ -637,7 +637,7 @@ class _CleanRuns:
             {test: lines for part in good for test, lines in part.lines.items()},
             {test: arcs for part in good for test, arcs in part.arcs.items()},
             _union(part.total_lines for part in good), _union(part.total_arcs for part in good),
-            problem=next((part.problem for part in parts if part.problem), ""),
+            problem=next((part.problem for part in parts if part.problem), ""), key_of=run.key_of,
         )
 
     async def _baseline_run(self) -> CleanRun:

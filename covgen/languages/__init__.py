@@ -72,7 +72,8 @@ class LanguagePack(Protocol):
     def runner(self, workspace: Workspace, *, options: RunOptions, layers: SandboxLayers | None) -> TestRunner:
         """The runner for this language's tests in `workspace`, set up for the project (its build, its tools)."""
 
-    def explorer(self, python: str, policy: SandboxPolicy, *, seed: int, screen: ScreenMode, max_attempts: int | None) -> Explorer: ...
+    def explorer(self, python: str, policy: SandboxPolicy, *, seed: int, screen: ScreenMode, max_attempts: int | None) -> Explorer | None:
+        """The model-free engine for this language; None where there is none (its gaps need a model)."""
 
 
 class PythonPack:
@@ -204,8 +205,8 @@ class JavaPack:
 
         return java_runner(workspace, options, layers)
 
-    def explorer(self, python: str, policy: SandboxPolicy, *, seed: int, screen: ScreenMode, max_attempts: int | None) -> Explorer:
-        raise self._not_yet()
+    def explorer(self, python: str, policy: SandboxPolicy, *, seed: int, screen: ScreenMode, max_attempts: int | None) -> Explorer | None:
+        return None  # JUnit tests come from a model; the model-free engine explores Python only
 
     def _not_yet(self) -> UsageError:
         return UsageError(self.not_yet, slug="not-yet")

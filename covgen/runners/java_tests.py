@@ -221,12 +221,14 @@ class _CleanJavaRun:
 
     async def run(self, contents: dict[str, str], tests: Sequence[str]) -> CleanRun:
         project = self.workspace.path
-        files = []
         for relative, text in contents.items():
             target = project / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
-            files.append(target)
+        # The written files, and the user's test files run beside them (to see whether the new
+        # ones change their outcomes).
+        sources = list(dict.fromkeys([*contents, *(test for test in tests if test.endswith(".java"))]))
+        files = [project / relative for relative in sources]
         measured = [self._visible(path, f"classes-{index}") for index, path in enumerate(self.owner._classes)]
         libraries = [self._visible(path, f"classpath-{index}") for index, path in enumerate(self.owner._classpath)]
         agent = self._visible(self.toolchain.agent, "agent")
@@ -238,9 +240,9 @@ class _CleanJavaRun:
              *(str(path) for path in files)],
             policy=self._policy(300), readable=self.readable, layers=self.owner.layers)
         if compiled.returncode != 0:
-            return CleanRun({}, {}, {}, {}, {}, problem=f"javac refused the written files: {_last(compiled.stdout + compiled.stderr)}")
+            return CleanRun({}, problem=f"javac refused the written files: {_last(compiled.stdout + compiled.stderr)}", key_of=_same)
         exec_file, reports = self.workspace.scratch("coverage") / "clean.exec", self.workspace.scratch("reports")
-        test_classes = sorted({name for text in contents.values() for name in _public_types(text)})
+        test_classes = sorted({name for path in files for name in _public_types(path.read_text(encoding="utf-8", errors="replace"))})
         excludes = ":".join(pattern for name in test_classes for pattern in (name, f"{name}$*"))
         before = self._snapshot()
         launched = await self.workspace.run_tool(
@@ -263,9 +265,9 @@ class _CleanJavaRun:
         elif (launched.returncode == 0) != all(state == "passed" for state in outcomes.values()):
             problem = f"the launcher's exit code {launched.returncode} does not match its report"
         if problem:
-            return CleanRun({}, {}, {}, {}, {}, problem=problem)
+            return CleanRun({}, problem=problem, key_of=_same)
         lines = await self._analyse(exec_file, measured)
-        return CleanRun(outcomes, {test: lines for test in outcomes}, {test: {} for test in outcomes}, lines, {})
+        return CleanRun(outcomes, {test: lines for test in outcomes}, {test: {} for test in outcomes}, lines, {}, key_of=_same)
 
     async def _analyse(self, exec_file: Path, measured: Sequence[Path]) -> dict[str, frozenset[int]]:
         if not exec_file.is_file():
@@ -316,6 +318,11 @@ class _CleanJavaRun:
     def _changes(self, before: dict[str, tuple[int, int]]) -> list[str]:
         after = self._snapshot()
         return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+
+
+def _same(nodeid: str) -> str:
+    """Java's node ids are the launcher's own ``<fully.qualified.Class>#<method>``."""
+    return nodeid
 
 
 def method_of(name: str) -> str:

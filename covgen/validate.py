@@ -28,7 +28,7 @@ CANDIDATE_DIR = ".covgen_candidates"
 
 
 #: How a module that failed before its tests ran is judged.
-_MODULE_VERDICTS = {"error": Verdict.COMPILE_ERROR, "timeout": Verdict.TIMEOUT, "changed": Verdict.UNSAFE}
+_MODULE_VERDICTS = {"error": Verdict.COMPILE_ERROR, "timeout": Verdict.TIMEOUT, "changed": Verdict.UNSAFE, "unsafe": Verdict.UNSAFE}
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +236,8 @@ def _first_run_verdict(item: _Runnable, nodeid: str, outcome: TestOutcome) -> Te
     base = TestVerdict(item.candidate.id, item.gap.id, test_name, Verdict.ACCEPTED)
     if outcome.changed_files:
         return replace(base, verdict=Verdict.UNSAFE, message=f"changed project files: {', '.join(outcome.changed_files)}")
+    if outcome.unsafe:
+        return replace(base, verdict=Verdict.UNSAFE, message=_trim(outcome.unsafe))
     if outcome.outcome == "timeout":
         return replace(base, verdict=Verdict.TIMEOUT, message=_trim(outcome.message))
     if outcome.outcome == "skipped":

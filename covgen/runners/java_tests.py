@@ -29,6 +29,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 from lxml import etree
 
@@ -37,13 +38,15 @@ from covgen.errors import SandboxError
 from covgen.runners.java_runner import JavaCandidate, JavaRun, JavaRunner, JavaTestOutcome, readable_by_others
 from covgen.runners.java_sources import declared_types
 from covgen.runners.java_toolchain import JavaToolchain
-from covgen.runners.pytest_runner import ModuleFailure, PytestRun, TestOutcome
+from covgen.runners.pytest_runner import ModuleFailure, Outcome, PytestRun, TestOutcome
 from covgen.sandbox import SandboxLayers, SandboxPolicy, Workspace, hand_over
 
 __all__ = ["JavaTestRunner", "method_of"]
 
-#: Failures of a whole candidate, as the funnel judges a module that does not import.
-_FAILURE_KINDS: dict[str, str] = {"compile": "error", "error": "error", "no_tests": "error", "crashed": "error", "timeout": "timeout"}
+#: Failures of a whole candidate, as the funnel judges a module that does not import. Ending
+#: the JVM (``System.exit``, ``Runtime.halt``) is what no test may do: unsafe, not an error.
+_FAILURE_KINDS: dict[str, Literal["error", "timeout", "unsafe"]] = {
+    "compile": "error", "error": "error", "no_tests": "error", "crashed": "unsafe", "timeout": "timeout"}
 #: Outcomes of one invocation, worst first: a method is as bad as its worst invocation.
 _WORST_FIRST = ("timeout", "crashed", "failed", "not_run", "skipped", "passed")
 
@@ -120,8 +123,7 @@ class JavaTestRunner:
                 continue
             if file in java_run.failures:
                 failure = java_run.failures[file]
-                kind = _FAILURE_KINDS.get(failure.kind, "error")
-                failures[file] = ModuleFailure("timeout" if kind == "timeout" else "error", failure.message)
+                failures[file] = ModuleFailure(_FAILURE_KINDS.get(failure.kind, "error"), failure.message)
                 continue
             by_method: dict[str, list[JavaTestOutcome]] = {}
             for outcome in java_run.tests_of(file):
@@ -134,17 +136,13 @@ class JavaTestRunner:
     def _fold(self, nodeid: str, invocations: list[JavaTestOutcome], changed: tuple[str, ...]) -> TestOutcome:
         worst = min(invocations, key=lambda o: _WORST_FIRST.index(o.outcome) if o.outcome in _WORST_FIRST else 0)
         state = worst.outcome
-        outcome = {"passed": "passed", "skipped": "skipped", "timeout": "timeout"}.get(state, "failed")
-        message = worst.message
-        if state == "crashed":
-            message = f"ended the test JVM: {message}"
-        elif state == "not_run":
-            message = message or "not run"
+        outcome: Outcome = "passed" if state == "passed" else "skipped" if state == "skipped" else "timeout" if state == "timeout" else "failed"
         lines: dict[str, set[int]] = {}
         for invocation in invocations:
             for path, numbers in self._by_root(invocation.lines).items():
                 lines.setdefault(path, set()).update(numbers)
-        return TestOutcome(nodeid, outcome, message, changed, {p: frozenset(n) for p, n in lines.items()})  # type: ignore[arg-type]
+        return TestOutcome(nodeid, outcome, worst.message or state.replace("_", " "), changed, {p: frozenset(n) for p, n in lines.items()},
+                           unsafe=worst.message if state == "crashed" else "")
 
     def _by_root(self, lines: dict[str, frozenset[int]]) -> dict[str, frozenset[int]]:
         """JaCoCo's ``pkg/Money.java`` → the root-relative path the report's gaps use."""
@@ -240,7 +238,7 @@ class _CleanJavaRun:
              *(str(path) for path in files)],
             policy=self._policy(300), readable=self.readable, layers=self.owner.layers)
         if compiled.returncode != 0:
-            return CleanRun({}, problem=f"javac refused the written files: {_last(compiled.stdout + compiled.stderr)}", key_of=_same)
+            return CleanRun({}, problem=f"javac refused the written files: {_first_error(compiled.stdout + compiled.stderr)}", key_of=_same)
         exec_file, reports = self.workspace.scratch("coverage") / "clean.exec", self.workspace.scratch("reports")
         test_classes = sorted({name for path in files for name in _public_types(path.read_text(encoding="utf-8", errors="replace"))})
         excludes = ":".join(pattern for name in test_classes for pattern in (name, f"{name}$*"))
@@ -299,6 +297,7 @@ class _CleanJavaRun:
             shutil.copytree(path, target)
         else:
             shutil.copy2(path, target)
+        hand_over(target)  # a copy keeps its modes: a 0700 folder would stay closed to the sandbox's user
         return target
 
     def _policy(self, seconds: float) -> SandboxPolicy:
@@ -351,6 +350,11 @@ def _junit_outcomes(reports: Path) -> dict[str, str]:
             if outcomes.get(key) != "failed" and not (outcomes.get(key) == "skipped" and state == "passed"):
                 outcomes[key] = state
     return outcomes
+
+
+def _first_error(text: str) -> str:
+    """javac's first ``error:`` line (the rest often follows from it)."""
+    return next((line.strip()[:500] for line in text.splitlines() if ": error:" in line), _last(text))
 
 
 def _last(text: str) -> str:

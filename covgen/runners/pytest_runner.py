@@ -41,13 +41,16 @@ class TestOutcome:
     #: Covered lines and arcs per workspace-relative path (runs with coverage only).
     lines: dict[str, frozenset[int]] = field(default_factory=dict)
     arcs: dict[str, frozenset[tuple[int, int]]] = field(default_factory=dict)
+    #: What the test did that no test may do, seen as it ran (it ended the JVM); "" if nothing.
+    unsafe: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class ModuleFailure:
     """A test module that could not be collected, and how it failed."""
 
-    kind: Literal["error", "timeout", "changed"]
+    #: ``unsafe``: it did what no test may do while being loaded (ended the JVM).
+    kind: Literal["error", "timeout", "changed", "unsafe"]
     message: str
     #: Project files (workspace-relative) its import created, changed or deleted.
     changed_files: tuple[str, ...] = ()

@@ -8,6 +8,7 @@ script prints.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import stat
@@ -18,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from covgen.errors import BuildError, CovgenError, SandboxError, UsageError
-from covgen.languages.java_build import GRADLE_INIT_SCRIPT, resolve_build
+from covgen.languages.java_build import GRADLE_INIT_SCRIPT, JavaBuild, resolve_build
+from covgen.runners.java_runner import JavaCandidate, JavaRun, JavaRunner
 from covgen.runners.java_toolchain import (
     CLASS_VERSION_OFFSET,
     JavaToolchain,
@@ -26,6 +28,7 @@ from covgen.runners.java_toolchain import (
     find_junit_launcher,
     java_toolchain,
 )
+from covgen.sandbox import Workspace
 
 SAMPLE = Path(__file__).resolve().parent / "samples" / "java-maven"
 JAVA_LIB = Path("/usr/share/java")
@@ -356,6 +359,41 @@ def maven_project(tmp_path: Path, repo: Path, name: str = "roman") -> Path:
     return root
 
 
+PARSE_TEST = """\
+package org.example.roman;
+
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class RomanParseCovgenTest {
+    @ParameterizedTest
+    @ValueSource(strings = {"", "IIII"})
+    void refusesNonStandardNumerals(String numeral) {
+        assertThrows(IllegalArgumentException.class, () -> Roman.parse(numeral));
+    }
+
+    @Test
+    void seesTheProjectsTestClasses() {
+        assertNotNull(new RomanTest());
+    }
+}
+"""
+
+
+def run_candidate(root: Path, build: JavaBuild, toolchain: JavaToolchain, source: str) -> JavaRun:
+    async def go() -> JavaRun:
+        with Workspace(root) as workspace:
+            runner = JavaRunner(workspace, classes=build.classes, classpath=build.classpath, toolchain=toolchain,
+                                release=build.release)
+            return await runner.run([JavaCandidate("parse", source)])
+
+    return asyncio.run(go())
+
+
 @pytest.mark.e2e
 def test_maven_builds_offline_in_a_copy_then_uses_the_projects_own_fresh_target(
         tmp_path: Path, maven_repo: Path, toolchain: JavaToolchain) -> None:
@@ -376,6 +414,12 @@ def test_maven_builds_offline_in_a_copy_then_uses_the_projects_own_fresh_target(
     assert built.libraries == ("junit-jupiter", "junit-jupiter-params")
     assert built.release == 11  # the pom's <release>11</release>, read from the class files
     assert built.source_roots == ("src/main/java",) and built.test_source_root == "src/test/java"
+
+    # What the runner is given runs a parameterized candidate that also uses the project's own test class.
+    run = run_candidate(root, built, toolchain, PARSE_TEST)
+    assert not run.failures
+    assert sorted(o.outcome for o in run.outcomes.values()) == ["passed"] * 3
+    assert {line for o in run.outcomes.values() for line in o.lines.get("org/example/roman/Roman.java", ())} >= {30, 41}
 
     # The user's CI has built the project since: its target/ is newer than the sources, and is used as it is.
     shutil.copytree(classes.parent, root / "target")

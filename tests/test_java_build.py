@@ -60,6 +60,20 @@ public final class Interval {
 }
 """
 
+INTERVAL_TEST = """\
+package org.example.interval;
+
+import org.junit.jupiter.api.Assertions;
+import org.junit.jupiter.api.Test;
+
+class IntervalTest {
+    @Test
+    void containsItsEnds() {
+        Assertions.assertTrue(new Interval(1, 3).contains(3));
+    }
+}
+"""
+
 
 @pytest.fixture(scope="module")
 def toolchain(tmp_path_factory: pytest.TempPathFactory) -> JavaToolchain:
@@ -95,6 +109,7 @@ def test_sources_without_a_build_compile_alone_for_the_agents_release_and_are_ca
         tmp_path: Path, toolchain: JavaToolchain) -> None:
     root = tmp_path / "interval"
     write(root, "src/main/java/org/example/interval/Interval.java", INTERVAL)
+    write(root, "src/test/java/org/example/interval/IntervalTest.java", INTERVAL_TEST)
     before = snapshot(root)
     cache = tmp_path / "cache"
 
@@ -102,12 +117,14 @@ def test_sources_without_a_build_compile_alone_for_the_agents_release_and_are_ca
 
     release = min(toolchain.agent_limit, toolchain.class_version) - CLASS_VERSION_OFFSET
     assert build.release == release
-    assert build.how == f"javac --release {release}: 1 sources"
+    assert build.how == f"javac --release {release}: 1 sources, 1 test sources"
     assert build.source_roots == ("src/main/java",) and build.test_source_root == "src/test/java"
-    assert build.libraries == ("junit-jupiter",) and build.classpath == ()
+    assert build.libraries == ("junit-jupiter",)
     (classes,) = build.classes
     assert classes.is_relative_to(cache)
     assert class_names(classes) == {"org/example/interval/Interval.class"}
+    (test_classes,) = build.classpath
+    assert class_names(test_classes) == {"org/example/interval/IntervalTest.class"}
     assert snapshot(root) == before
 
     again = resolve_build(root, cache=cache, toolchain=toolchain)
@@ -125,9 +142,15 @@ def test_a_source_root_is_compiled_even_beside_a_build_file(tmp_path: Path, tool
     root = tmp_path / "legacy"
     write(root, "java/org/example/interval/Interval.java", INTERVAL)
     write(root, "pom.xml", "<project>this pom is never read</project>")
+    write(root, "src/test/java/org/example/interval/IntervalTest.java",
+          INTERVAL_TEST.replace("import org.junit", "import org.assertj.core.api.Assertions;\nimport org.junit"))
     build = resolve_build(root, source_root="java", cache=tmp_path / "cache", toolchain=toolchain)
     assert build.source_roots == ("java",)
     assert class_names(build.classes[0]) == {"org/example/interval/Interval.class"}
+    # Tests that need a library javac alone does not have are left out, and the summary says why.
+    assert build.classpath == ()
+    assert build.how.endswith(", existing tests left out (src/test/java/org/example/interval/IntervalTest.java:3: "
+                              "package org.assertj.core.api does not exist)")
 
 
 def test_sources_that_need_a_library_name_the_first_javac_error_and_the_classpath_flag(
@@ -423,11 +446,12 @@ def test_maven_builds_offline_in_a_copy_then_uses_the_projects_own_fresh_target(
 
     # The user's CI has built the project since: its target/ is newer than the sources, and is used as it is.
     shutil.copytree(classes.parent, root / "target")
+    built_by_ci = snapshot(root)
     fresh = resolve_build(root, cache=tmp_path / "cache-2", toolchain=toolchain)
+    assert snapshot(root) == built_by_ci, "resolving the libraries writes nothing into the tree"
     assert fresh.classes == (root / "target/classes",)
     assert fresh.classpath[0] == root / "target/test-classes" and fresh.classpath[1:] == built.classpath[1:]
     assert fresh.how == "maven (offline, the project's target/): 3 entries"
-    assert not [path for path in snapshot(root) if not path.startswith("target/") and path not in before]
 
 
 @pytest.mark.e2e

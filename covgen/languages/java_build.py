@@ -7,7 +7,8 @@ The first that applies wins:
    When no source is found there, the first folder entry is taken for the classes.
 2. ``--source-root DIR``, or a project with no build file: javac compiles the sources alone, for
    the newest release both the JDK and the JaCoCo agent handle. A dependency-free project needs
-   no build at all; one that does not compile alone is told to pass ``--classpath``.
+   no build at all; one that does not compile alone is told to pass ``--classpath``. Its tests
+   (``src/test/java``) are compiled against JUnit too, and left out if they need more.
 3. ``pom.xml``: Maven, offline.
 4. ``build.gradle[.kts]`` / ``settings.gradle[.kts]``: Gradle, offline, through the project's
    wrapper if it has one, with an init script that prints the source sets.
@@ -177,23 +178,37 @@ def _javac(root: Path, source_root: str, tools: JavaToolchain, cache: Path) -> _
     if not sources:
         raise BuildError(f"no Java sources under {source_root} and no pom.xml or Gradle build in {root}: "
                          "pass --source-root DIR or --classpath CP", slug="java-classpath")
+    test_folder = root / JAVA_TEST_SOURCE_ROOT
+    tests = sorted(test_folder.rglob("*.java")) if test_folder.is_dir() else []
     release = min(tools.agent_limit, tools.class_version) - CLASS_VERSION_OFFSET
-    key = _key("javac", root, tools, [str(release).encode()], _stamps(root, sources))
-    how = f"javac --release {release}: {len(sources)} sources"
+    key = _key("javac", root, tools, [str(release).encode()], _stamps(root, [*sources, *tests]))
 
     def build(work: Path) -> _Found:
-        arguments = work / "sources.txt"
-        # An argument file: a large project's paths would overflow a command line.
-        arguments.write_text("".join(_quoted(source) + "\n" for source in sources), encoding="utf-8")
-        classes = work / "classes"
-        result = _run([str(tools.javac), "--release", str(release), "-g", "-nowarn", "-proc:none", "-encoding", "utf-8",
-                       "-d", str(classes), f"@{arguments}"], cwd=root, tools=tools)
-        if result.returncode != 0:
-            raise BuildError(f"javac cannot compile {source_root} alone: {_javac_error(result.stdout + result.stderr, root)}; "
+        classes, test_classes = work / "classes", work / "test-classes"
+        error = _compile(tools, release, sources, classes, [], work / "sources.txt", root)
+        if error:
+            raise BuildError(f"javac cannot compile {source_root} alone: {error}; "
                              "pass the project's classes and libraries with --classpath CP", slug="java-build")
-        return _Found((classes,), (), (source_root,), JAVA_TEST_SOURCE_ROOT, how)
+        how = f"javac --release {release}: {len(sources)} sources"
+        # The existing tests run beside the candidates of their class; a test that needs a
+        # library javac does not have only costs its own classes.
+        error = _compile(tools, release, tests, test_classes, [classes, *tools.junit], work / "tests.txt", root) if tests else ""
+        if tests:
+            how += f", existing tests left out ({error})" if error else f", {len(tests)} test sources"
+        entries = (test_classes,) if tests and not error else ()
+        return _Found((classes,), entries, (source_root,), JAVA_TEST_SOURCE_ROOT, how)
 
     return _cached(cache, key, build)
+
+
+def _compile(tools: JavaToolchain, release: int, sources: Sequence[Path], target: Path, classpath: Sequence[Path],
+             arguments: Path, root: Path) -> str:
+    """javac `sources` into `target`; the first error, root-relative, or "" when they compile."""
+    # An argument file: a large project's paths would overflow a command line.
+    arguments.write_text("".join(_quoted(source) + "\n" for source in sources), encoding="utf-8")
+    result = _run([str(tools.javac), "--release", str(release), "-g", "-nowarn", "-proc:none", "-encoding", "utf-8",
+                   "-d", str(target), "-cp", os.pathsep.join(map(str, classpath)), f"@{arguments}"], cwd=root, tools=tools)
+    return "" if result.returncode == 0 else _javac_error(result.stdout + result.stderr, root)
 
 
 def _quoted(path: Path) -> str:

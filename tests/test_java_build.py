@@ -358,6 +358,83 @@ def test_the_toolchain_runs_a_maven_style_agent_passed_explicitly(tmp_path: Path
     assert tools.agent_limit >= 55  # Java 11 at least: the probe ran the agent
 
 
+# -- Maven: the folders a pom sets, and when the project's own output is used (a stand-in mvnw) --
+
+FAKE_MVNW = """\
+#!/bin/sh
+# Stands in for the Maven wrapper: records its arguments and folder, compiles when asked to,
+# and writes the classpath file dependency:build-classpath writes.
+printf '%s\\n' "$PWD" "$@" >> CAPTURE
+for argument in "$@"; do
+  case "$argument" in
+    test-compile) javac --release 11 -d out/classes $(find src/java -name '*.java') || exit 1 ;;
+    -Dmdep.outputFile=*) printf '%s' "/usr/share/java/hamcrest.jar:/usr/share/java/junit-jupiter-api.jar" \
+                           > "${argument#-Dmdep.outputFile=}" ;;
+  esac
+done
+"""
+
+CUSTOM_POM = """\
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>org.example</groupId>
+  <artifactId>interval</artifactId>
+  <version>1.0</version>
+  <build>
+    <directory>out</directory>
+    <sourceDirectory>${project.basedir}/src/java</sourceDirectory>
+    <testSourceDirectory>test/java</testSourceDirectory>
+    <testOutputDirectory>${project.build.directory}/tests</testOutputDirectory>
+  </build>
+</project>
+"""
+
+
+def test_maven_reads_the_poms_folders_and_uses_fresh_output_as_it_is(tmp_path: Path, toolchain: JavaToolchain) -> None:
+    root = tmp_path / "interval"
+    capture = tmp_path / "mvnw-calls"
+    write(root, "pom.xml", CUSTOM_POM)
+    source = write(root, "src/java/org/example/interval/Interval.java", INTERVAL)
+    write(root, "test/java/org/example/interval/IntervalTest.java", INTERVAL_TEST)
+    write(root, "mvnw", FAKE_MVNW.replace("CAPTURE", str(capture))).chmod(0o755)
+    subprocess.run(["javac", "--release", "11", "-d", str(root / "out/classes"), str(source)], check=True, capture_output=True)
+    write(root, "out/tests/org/example/interval/IntervalTest.class", "compiled by the user's build")
+    for file in [root / "pom.xml", source, root / "test/java/org/example/interval/IntervalTest.java"]:
+        os.utime(file, (1_600_000_000, 1_600_000_000))  # older than what the build wrote from them
+    cache = tmp_path / "cache"
+
+    build = resolve_build(root, cache=cache, toolchain=toolchain)
+
+    folder, *args = capture.read_text().splitlines()
+    assert folder == str(root) and args[:2] == ["-o", "-B"] and "dependency:build-classpath" in args
+    assert "test-compile" not in args, "fresh output is used, not rebuilt"
+    assert build.classes == (root / "out/classes",)
+    assert build.classpath == (root / "out/tests", (JAVA_LIB / "hamcrest.jar"))
+    assert build.source_roots == ("src/java",) and build.test_source_root == "test/java"
+    assert build.how == "maven (offline, the project's own out/classes): 3 entries" and build.release == 11
+
+    capture.unlink()
+    source.touch()  # edited since the user's last build: covgen builds a copy
+    before = snapshot(root)
+    rebuilt = resolve_build(root, cache=cache, toolchain=toolchain)
+    folder, *args = capture.read_text().splitlines()
+    assert Path(folder).is_relative_to(cache) and "test-compile" in args and snapshot(root) == before
+    (classes,) = rebuilt.classes
+    assert classes.is_relative_to(cache) and class_names(classes) == {"org/example/interval/Interval.class"}
+    assert rebuilt.how == "maven (offline, built in a copy): 2 entries"  # the copy has no compiled tests
+
+
+def test_maven_modules_and_unreadable_poms_are_one_line_errors(tmp_path: Path, toolchain: JavaToolchain) -> None:
+    modules = write(tmp_path / "multi", "pom.xml", "<project><modules><module>core</module></modules></project>")
+    with pytest.raises(BuildError) as multi:
+        resolve_build(modules.parent, cache=tmp_path / "cache", toolchain=toolchain)
+    assert "multi-module" in one_line(multi.value) and "--classpath" in str(multi.value)
+    broken = write(tmp_path / "broken", "pom.xml", "<project><build>")
+    with pytest.raises(BuildError) as unreadable:
+        resolve_build(broken.parent, cache=tmp_path / "cache", toolchain=toolchain)
+    assert str(broken) in one_line(unreadable.value) and "--classpath" in str(unreadable.value)
+
+
 # -- Maven (real, offline) --------------------------------------------------------------------
 
 
@@ -451,7 +528,7 @@ def test_maven_builds_offline_in_a_copy_then_uses_the_projects_own_fresh_target(
     assert snapshot(root) == built_by_ci, "resolving the libraries writes nothing into the tree"
     assert fresh.classes == (root / "target/classes",)
     assert fresh.classpath[0] == root / "target/test-classes" and fresh.classpath[1:] == built.classpath[1:]
-    assert fresh.how == "maven (offline, the project's target/): 3 entries"
+    assert fresh.how == "maven (offline, the project's own target/classes): 3 entries"
 
 
 @pytest.mark.e2e

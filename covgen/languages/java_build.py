@@ -233,6 +233,8 @@ class _Pom:
 
     sources: str
     tests: str
+    #: Where the build writes (``target``): never copied, never part of the cache key.
+    output: str
     classes: str
     test_classes: str
     modules: bool
@@ -253,6 +255,7 @@ def _read_pom(pom: Path) -> _Pom:
     return _Pom(
         sources=_pom_path(build.get("sourceDirectory"), "src/main/java", known),
         tests=_pom_path(build.get("testSourceDirectory"), "src/test/java", known),
+        output=target,
         classes=_pom_path(build.get("outputDirectory"), f"{target}/classes", known),
         test_classes=_pom_path(build.get("testOutputDirectory"), f"{target}/test-classes", known),
         modules=modules,
@@ -277,7 +280,8 @@ def _maven(root: Path, tools: JavaToolchain, cache: Path) -> _Found:
     if pom.modules:
         raise BuildError("multi-module Maven builds are not resolved by covgen yet: pass the module's classes and "
                          "test classpath with --classpath CP", slug="java-build")
-    files = list(_project_files(root))
+    output = root / pom.output
+    files = list(_project_files(root, output))
     build_files = [(str(file.relative_to(root)).encode(), file.read_bytes()) for file in files
                    if file.name == "pom.xml" or file.parent.name == ".mvn"]
     parts = [part for pair in build_files for part in pair]
@@ -286,12 +290,12 @@ def _maven(root: Path, tools: JavaToolchain, cache: Path) -> _Found:
         def libraries(work: Path) -> _Found:
             entries = _run_maven(root, [], work / "classpath.txt", tools)
             return _Found((root / pom.classes,), (root / pom.test_classes, *entries), (pom.sources,), pom.tests,
-                          "maven (offline, the project's target/): {n} entries")
+                          f"maven (offline, the project's own {pom.classes}): {{n}} entries")
 
         return _cached(cache, _key("maven-target", root, tools, parts, []), libraries)
 
     def build(work: Path) -> _Found:
-        project = _copy_project(root, work / "project")
+        project = _copy_project(root, work / "project", output)
         entries = _run_maven(project, ["test-compile"], work / "classpath.txt", tools)
         return _Found((project / pom.classes,), (project / pom.test_classes, *entries), (pom.sources,), pom.tests,
                       "maven (offline, built in a copy): {n} entries")
@@ -501,9 +505,9 @@ def _stamps(root: Path, files: Iterable[Path]) -> Iterator[str]:
         yield f"{file.relative_to(root)}:{info.st_size}:{info.st_mtime_ns}"
 
 
-def _skipped(folder: Path, name: str) -> bool:
-    """Version control, and build output beside its build file: neither is an input of the build."""
-    if name in _VCS:
+def _skipped(folder: Path, name: str, output: Path | None = None) -> bool:
+    """Version control, and build output (`output`, or beside its build file): neither is an input of the build."""
+    if name in _VCS or folder / name == output:
         return True
     if name == "target":
         return (folder / "pom.xml").is_file()
@@ -512,11 +516,11 @@ def _skipped(folder: Path, name: str) -> bool:
     return False
 
 
-def _project_files(root: Path) -> Iterator[Path]:
+def _project_files(root: Path, output: Path | None = None) -> Iterator[Path]:
     """The project's files, sorted, without version control and build output."""
     for folder, dirs, names in os.walk(root):
         here = Path(folder)
-        dirs[:] = sorted(name for name in dirs if not _skipped(here, name))
+        dirs[:] = sorted(name for name in dirs if not _skipped(here, name, output))
         yield from (here / name for name in sorted(names))
 
 
@@ -524,9 +528,9 @@ def _under(folder: Path) -> Iterator[Path]:
     return (path for path in folder.rglob("*") if path.is_file()) if folder.is_dir() else iter(())
 
 
-def _copy_project(root: Path, target: Path) -> Path:
+def _copy_project(root: Path, target: Path, output: Path | None = None) -> Path:
     def ignore(folder: str, names: list[str]) -> set[str]:
-        return {name for name in names if _skipped(Path(folder), name)}
+        return {name for name in names if _skipped(Path(folder), name, output)}
 
     shutil.copytree(root, target, symlinks=True, ignore=ignore)
     return target

@@ -47,6 +47,8 @@ _SETTINGS: dict[str, tuple[type, str, str]] = {
     "test_dir": (str, "DIR", "where generated tests go (default tests/covgen)"),
 }
 _FILLER = "covgen-fill-gaps"
+_UNMEASURED = ("the tests ran in pytest-xdist workers, which covgen does not measure itself; "
+               "add pytest-cov's --cov (it combines the workers' coverage) and covgen uses that")
 #: Set in the environment of every run in covgen's sandbox: those pytest runs must never fill gaps
 #: themselves (an ``ai_fill_gaps = true`` ini would recurse).
 SANDBOX_MARKER = "COVGEN_SANDBOX"
@@ -149,7 +151,8 @@ class _GapFiller:
         skip = self._skip_reason(session, exitstatus)
         if skip is not None:
             self.lines.append(f"skipped: {skip}")
-            self.failed = True
+            # Only a session covgen could not measure is a fill that failed; the others ran no fill to fail.
+            self.failed = skip is _UNMEASURED
         else:
             self.lines += self._fill_or_say_why()
         if self.strict and self.failed and session.exitstatus == pytest.ExitCode.OK:
@@ -172,10 +175,7 @@ class _GapFiller:
         if session.testsfailed and not self.with_failures:
             return (f"{session.testsfailed} test(s) failed; covgen fills the gaps of a passing session "
                     "(--ai-fill-gaps-with-failures fills anyway)")
-        if self.source is None:
-            return ("the tests ran in pytest-xdist workers, which covgen does not measure itself; "
-                    "add pytest-cov's --cov (it combines the workers' coverage) and covgen uses that")
-        return None
+        return _UNMEASURED if self.source is None else None
 
     def _fill_or_say_why(self) -> list[str]:
         """Fill the gaps; every failure covgen foresees becomes one line, never a traceback."""

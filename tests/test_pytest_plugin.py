@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from covgen.errors import ConfigError
-from covgen.pytest_plugin import resolve_settings, run_to_end
+from covgen.pytest_plugin import SANDBOX_MARKER, resolve_settings, run_to_end
+from covgen.sandbox import scrubbed_env
 from support.vllm_stub import StubServer, StubState
 
 pytest_plugins = ["pytester"]
@@ -350,3 +351,8 @@ def test_installing_covgen_registers_the_plugin_under_its_module_name() -> None:
     with (REPO / "pyproject.toml").open("rb") as stream:
         entry_points = tomllib.load(stream)["project"]["entry-points"]["pytest11"]
     assert entry_points == {"covgen.pytest_plugin": "covgen.pytest_plugin"}
+
+
+def test_every_sandboxed_run_carries_the_marker_the_plugin_stands_down_for(tmp_path: Path) -> None:
+    # The end-to-end no-flag test shows the plugin doing nothing under the marker; this is the other half.
+    assert scrubbed_env(tmp_path)[SANDBOX_MARKER] == "1"

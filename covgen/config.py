@@ -89,8 +89,16 @@ _ENV_PREFIX = "COVGEN_"
 _PROJECT_PATHS = ("audit_log", "test_dir", "source_roots", "source_root", "python")
 
 
-def load_settings(root: Path, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Build settings for a project at `root`; a bad value names its key and where it came from."""
+def load_settings(
+    root: Path, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None, *,
+    ini: Mapping[str, tuple[Any, str]] | None = None, flag_prefix: str = "--",
+) -> Settings:
+    """Build settings for a project at `root`; a bad value names its key and where it came from.
+
+    `ini` holds (value, where it was set) pairs layered between ``[tool.covgen]`` and ``COVGEN_*``:
+    the pytest plugin's ini options. `flag_prefix` spells the flags in messages (the plugin's are
+    ``--ai-…``).
+    """
     values: dict[str, Any] = {}
     origin: dict[str, str] = {}
     pyproject = root / "pyproject.toml"
@@ -101,6 +109,9 @@ def load_settings(root: Path, flags: Mapping[str, Any] | None = None, env: Mappi
                 raise ConfigError(f"{pyproject}: [tool.covgen] has unknown key {key!r}", slug="unknown-key")
             values[name] = value
             origin[name] = f"{pyproject} [tool.covgen] {key}"
+    for name, (value, where) in (ini or {}).items():
+        values[name] = value
+        origin[name] = where
     environment = os.environ if env is None else env
     for name in Settings.model_fields:
         variable = _ENV_PREFIX + name.upper()
@@ -110,7 +121,7 @@ def load_settings(root: Path, flags: Mapping[str, Any] | None = None, env: Mappi
     for name, value in (flags or {}).items():
         if value is not None and value != ():
             values[name] = value
-            origin[name] = f"--{name.replace('_', '-')}"
+            origin[name] = f"{flag_prefix}{name.replace('_', '-')}"
     try:
         settings = Settings(**values)
     except ValidationError as err:

@@ -55,8 +55,12 @@ else
     DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
   fi
   rootfs="$(mktemp -d "${TMPDIR:-/tmp}/covgen-rootfs.XXXXXX")"
-  trap '"${as_root[@]}" rm -rf "$rootfs"' EXIT  # also when debootstrap fails half-way
-  "${as_root[@]}" debootstrap --variant=minbase "$suite" "$rootfs" "$mirror" >/dev/null
+  trap '"${as_root[@]}" rm -rf "$rootfs" "$rootfs.log"' EXIT  # also when debootstrap fails half-way
+  if ! "${as_root[@]}" debootstrap --variant=minbase "$suite" "$rootfs" "$mirror" >"$rootfs.log" 2>&1; then
+    say "debootstrap failed; its last lines:"
+    tail -n 20 "$rootfs.log" >&2
+    exit 1
+  fi
   # What the -slim images do: the archive list (with security updates), no documentation
   # installed by later apt runs, no package lists or caches left in the layer.
   "${as_root[@]}" rm -f "$rootfs/etc/apt/sources.list"
@@ -91,7 +95,7 @@ EOF
     "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/log/*.log
   "${as_root[@]}" tar --numeric-owner -C "$rootfs" -c . |
     "${podman[@]}" import --change 'CMD ["bash"]' - "$qualified_base" >/dev/null
-  "${as_root[@]}" rm -rf "$rootfs"
+  "${as_root[@]}" rm -rf "$rootfs" "$rootfs.log"
   trap - EXIT
   say "imported $qualified_base"
 fi

@@ -26,10 +26,11 @@ TAG = "covgen:latest"
 # What scripts/build-image.sh runs podman with on a CI machine (no systemd session, no crun).
 PODMAN = ["podman", "--cgroup-manager=cgroupfs", "--runtime", "runc"]
 ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
-# The README's hardened run: what the compose file's covgen service sets, plus no network at all.
+# The README's hardened run: what the compose file's covgen service sets, with no network at all.
 HARDENED = ["--network", "none", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
-            "--security-opt", "no-new-privileges:true",
-            "--security-opt", "seccomp=unconfined", "--security-opt", "systempaths=unconfined"]
+            "--security-opt", "no-new-privileges:true"]
+# What bubblewrap needs on top: unshare/sethostname past seccomp, and a /proc it may mount.
+FOR_BUBBLEWRAP = ["--security-opt", "seccomp=unconfined", "--security-opt", "systempaths=unconfined"]
 
 
 def _validate(path: Path) -> subprocess.CompletedProcess[str]:
@@ -130,10 +131,19 @@ def test_image_runs_the_readme_main_job_offline_with_full_isolation(tmp_path: Pa
     project = tmp_path / "project"
     shutil.copytree(REPO / "fixtures" / "python", project, ignore=shutil.ignore_patterns("__pycache__"))
     _open_for_the_image_user(project)
+    job = ["run", "--root", "/project", "--report", "/project/reports/coverage.xml", "--sandbox", "strict",
+           "--output", "json:/project/run.json"]
+
+    # Without the options bubblewrap needs, --sandbox strict refuses at once, in one line.
+    refused = subprocess.run([*PODMAN, "run", "--rm", *ULIMITS, *HARDENED, "-v", f"{project}:/project", TAG, *job],
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("covgen: error: --sandbox strict: this machine lacks filesystem isolation")
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert not (project / "tests" / "covgen").exists()
+
     run = subprocess.run(
-        [*PODMAN, "run", "--rm", *ULIMITS, *HARDENED, "-v", f"{project}:/project", TAG,
-         "run", "--root", "/project", "--report", "/project/reports/coverage.xml",
-         "--sandbox", "strict", "--output", "json:/project/run.json"],
+        [*PODMAN, "run", "--rm", *ULIMITS, *HARDENED, *FOR_BUBBLEWRAP, "-v", f"{project}:/project", TAG, *job],
         capture_output=True, text=True, timeout=900,
     )
     assert run.returncode == 0, run.stderr[-4000:]

@@ -376,7 +376,7 @@ def _refers_to_own(data: bytes, node: Any, name: str, kind: str, owners: frozens
     if parent.type == "field_access" and parent.child_by_field_name("field") == node:
         return _own_receiver(data, parent.child_by_field_name("object"), owners)
     if parent.type == "method_reference":
-        return node == parent.children[0]
+        return bool(node == parent.children[0])
     if parent.type in ("variable_declarator", "formal_parameter", "catch_formal_parameter", "spread_parameter",
                        "inferred_parameters", "lambda_expression", "resource"):
         return parent.type == "variable_declarator" and parent.parent is not None and parent.parent.type == "field_declaration"

@@ -25,14 +25,16 @@ Permissive mode keeps a short denylist: ending the JVM, processes, the network, 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from covgen.screen import Screen, ScreenMode
 
-__all__ = ["JavaScreen", "java_reason", "decode_unicode_escapes"]
+__all__ = ["JavaScreen", "java_reason", "decode_unicode_escapes", "project_packages"]
 
 _ALLOWED_SUMMARY = ("a generated test may use only java.lang, java.util, java.math, java.time, java.text, "
                     "java.nio.charset, JUnit Jupiter, AssertJ, Hamcrest, Mockito and the project's own packages")
@@ -157,6 +159,21 @@ class JavaScreen(Screen):
 
     def reason(self, source: str) -> str | None:
         return java_reason(source, self.project_modules, strict=self.mode == "strict")
+
+
+def project_packages(root: Path, classes: Iterable[str] = (), source_roots: Sequence[str] = ("src/main/java",)) -> frozenset[str]:
+    """The project's packages: those of `classes` (fully qualified names) and every folder of a source root holding Java files.
+
+    Symlinked folders are not followed: a package is the project's only where its sources are.
+    """
+    packages = {name.rpartition(".")[0] for name in classes if "." in name}
+    for source_root in source_roots:
+        base = root / source_root
+        for folder, directories, files in os.walk(base):
+            directories[:] = sorted(d for d in directories if not (Path(folder) / d).is_symlink())
+            if any(f.endswith(".java") for f in files) and Path(folder) != base:
+                packages.add(Path(folder).relative_to(base).as_posix().replace("/", "."))
+    return frozenset(p for p in packages if p and _denied(p, _DENIED_PACKAGES) is None)
 
 
 def decode_unicode_escapes(source: str) -> str:

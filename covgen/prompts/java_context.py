@@ -216,12 +216,22 @@ def _collaborators(gap: Gap, data: bytes, tree: Any, owner: Any | None, root: Pa
         if len(outlines) >= _MAX_COLLABORATORS or name == owner_name:
             continue
         if name in local:
-            outlines.append(_outline(data, local[name]))
+            outlines.append(f"// {_qualified(data, local[name])}, in this file\n{_outline(data, local[name])}")
         elif root is not None:
             outline = _sibling(root, f"{folder}/{name}.java" if folder else f"{name}.java", name)
             if outline:
                 outlines.append(outline)
     return "\n\n".join(outlines)
+
+
+def _qualified(data: bytes, node: Any) -> str:
+    """``Outer.Inner`` for a nested type: the name a test spells it by."""
+    names = []
+    while node is not None:
+        if node.type in _TYPES:
+            names.append(_text(data, node.child_by_field_name("name")))
+        node = node.parent
+    return ".".join(reversed(names))
 
 
 def _sibling(root: Path, path: str, name: str) -> str:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,9 @@ _DENIED_PACKAGES: tuple[tuple[str, str], ...] = (
     ("javax.net", _NETWORK), ("java.rmi", _NETWORK), ("sun", _REFLECTION), ("com.sun", _REFLECTION),
     ("jdk.internal", _REFLECTION), ("org.jacoco", _RUNNER), ("org.junit.platform", _RUNNER), ("covgen", _RUNNER),
 )
+#: Packages a test may not declare itself in: their package-private members are not the project's.
+_FOREIGN_PACKAGES = tuple((prefix, "a test may not join a package of the JDK or of a test library")
+                          for prefix in ("java", "javax", "jdk", "org.junit", "org.assertj", "org.mockito", "org.hamcrest"))
 #: Refused in strict mode only.
 _STRICT_DENIED: tuple[tuple[str, str], ...] = (
     ("java.lang.ref", _THREAD), ("java.lang.management", _GLOBAL), ("java.lang.instrument", _REFLECTION),
@@ -205,13 +209,20 @@ def decode_unicode_escapes(source: str) -> str:
 class _Refusal:
     line: int
     text: str
+    #: A rule that names the danger is said before the generic "not on the allowlist" on the same line.
+    specific: bool = True
 
 
 def java_reason(source: str, project_packages: Iterable[str] = (), *, strict: bool = True) -> str | None:
     """Why the Java test `source` may not run, or None; `project_packages` are the project's packages."""
     import javalang
 
-    decoded = decode_unicode_escapes(source)
+    # javac ends a line (and a // comment) at CR, LF or CRLF; javalang only at LF, so a lone CR
+    # would hide the code after it from the screen. Escapes are decoded first, as javac does.
+    decoded = re.sub(r"\r\n?", "\n", decode_unicode_escapes(source))
+    # javac ignores "identifier-ignorable" characters inside names (Sys\u200btem is System):
+    # drop them everywhere, which changes nothing else a screen looks at.
+    decoded = "".join(c for c in decoded if not _ignorable(c))
     # javalang decodes escapes itself, and also ones javac does not (after an odd run of
     # backslashes, inside literals): turn what is left into a harmless letter first.
     neutral = re.sub(r"(?<=\\)u", "x", decoded)
@@ -232,7 +243,7 @@ def java_reason(source: str, project_packages: Iterable[str] = (), *, strict: bo
     refusals = rules.check()
     if not refusals:
         return None
-    first = min(refusals, key=lambda r: r.line)
+    first = min(refusals, key=lambda r: (r.line, not r.specific))
     return f"line {first.line}: {first.text}"
 
 
@@ -297,7 +308,7 @@ class _Rules:
         return seen
 
     def _package_line(self, index: int, name: str) -> None:
-        denied = _denied(name, _DENIED_PACKAGES)
+        denied = _denied(name, _DENIED_PACKAGES) or _denied(name, _FOREIGN_PACKAGES)
         if denied is not None:
             self._refuse(index, f"package {name}", denied)
         elif self.strict and self.packages and not self._project(name):
@@ -317,7 +328,7 @@ class _Rules:
             member = self._ident(index + 2)
             if member in _SYSTEM and (self.strict or member in _PERMISSIVE_SYSTEM):
                 self._refuse(index, f"System.{member}", _SYSTEM[member])
-        if self._is("@", index - 1) and value in _METHOD_NAMING_ANNOTATIONS:
+        if value in _METHOD_NAMING_ANNOTATIONS and self._annotation(index):
             self._method_names(index)
         if not after_dot:
             chain = self._chain(index)
@@ -334,7 +345,8 @@ class _Rules:
             self._refuse(index, shown, denied)
             return
         if types and types[0] in _TYPES and (self.strict or types[0] in _PERMISSIVE_TYPES):
-            return  # the identifier rule names it
+            self._refuse(index, shown, _TYPES[types[0]])
+            return
         if len(types) >= 2 and types[0] == "System" and types[1] in _SYSTEM and (self.strict or types[1] in _PERMISSIVE_SYSTEM):
             self._refuse(index, shown, _SYSTEM[types[1]])
             return
@@ -354,7 +366,7 @@ class _Rules:
         elif (denied := _denied(package, _STRICT_DENIED)) is not None:
             self._refuse(index, shown, denied)
         elif not (_under(package, _ALLOWED_PACKAGES) or self._project(package)):
-            self._refuse(index, shown, _ALLOWED_SUMMARY)
+            self._refuse(index, shown, _ALLOWED_SUMMARY, specific=False)
 
     def _project(self, package: str) -> bool:
         return bool(package) and _denied(package, _DENIED_PACKAGES) is None and _under(package, tuple(self.packages))
@@ -365,6 +377,12 @@ class _Rules:
             index += 2
             parts.append(self.tokens[index].value)
         return parts
+
+    def _annotation(self, index: int) -> bool:
+        """Whether the name at `index` is an annotation's: ``@Name`` or ``@a.b.Name``."""
+        while self._is(".", index - 1) and self._ident(index - 2) is not None:
+            index -= 2
+        return self._is("@", index - 1)
 
     def _method_names(self, index: int) -> None:
         """``@MethodSource("Other#factory")`` runs any static method by name: only local names."""
@@ -431,9 +449,9 @@ class _Rules:
             return str(self.tokens[index].value)
         return None
 
-    def _refuse(self, index: int, construct: str, why: str) -> None:
+    def _refuse(self, index: int, construct: str, why: str, *, specific: bool = True) -> None:
         line = int(self.tokens[min(index, len(self.tokens) - 1)].position.line)
-        self.refusals.append(_Refusal(line, f"{construct} is not allowed: {why}"))
+        self.refusals.append(_Refusal(line, f"{construct} is not allowed: {why}", specific))
 
 
 def _package_parts(parts: Sequence[str]) -> Iterator[str]:
@@ -457,6 +475,12 @@ def _constant_assignment(tokens: Sequence[Any], kinds: Any) -> bool:
     if len(tokens) < 3 or not isinstance(tokens[0], kinds.Identifier) or tokens[1].value != "=":
         return False
     return all(isinstance(t, kinds.Literal) or t.value in ("+", "-", "*", "/", "%", "(", ")") for t in tokens[2:])
+
+
+def _ignorable(char: str) -> bool:
+    """``Character.isIdentifierIgnorable``: some control characters and every format character (Cf)."""
+    code = ord(char)
+    return 0 <= code <= 8 or 0x0E <= code <= 0x1B or 0x7F <= code <= 0x9F or (code > 0x7F and unicodedata.category(char) == "Cf")
 
 
 def _short(err: BaseException) -> str:

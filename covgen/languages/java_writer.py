@@ -35,7 +35,7 @@ from covgen.errors import CovgenError, SourceError
 from covgen.sources import read_source
 from covgen.writer import JAVA_MARKER, AcceptedTest, Rendered, TestKey, owned_by_covgen
 
-__all__ = ["java_test_path", "render_java", "test_method_of", "DEFAULT_TEST_DIR"]
+__all__ = ["java_test_path", "render_java", "method_of_test", "DEFAULT_TEST_DIR"]
 
 #: Where JUnit tests go when ``--test-dir`` is not given (Maven's and Gradle's layout).
 DEFAULT_TEST_DIR = "src/test/java"
@@ -66,7 +66,7 @@ def java_test_path(gap_path: str, test_dir: str = "", package: str | None = None
     return f"{folder}/{focal}{_SUFFIX}.java"
 
 
-def test_method_of(test_name: str) -> tuple[str | None, str]:
+def method_of_test(test_name: str) -> tuple[str | None, str]:
     """(declaring class, method) of a funnel test name.
 
     The form covgen uses is ``"<Class>#<method>"``, with ``Class`` the simple (binary) name of
@@ -444,7 +444,7 @@ class _Merged:
             unit = _read_unit(source)
         except CovgenError:
             return {}
-        wanted = {test_method_of(name): name for name in test_names}
+        wanted = {method_of_test(name): name for name in test_names}
         unit.members = [m for m in (self._kept(unit, m, wanted) for m in unit.members) if m is not None]
         renames = self._renames(unit)
         return self._take(unit, renames, wanted=wanted)
@@ -515,11 +515,25 @@ class _Merged:
                     continue
                 if self._same(name, texts):
                     continue
-                fresh[name] = _fresh_name(name, taken)
+                fresh[name] = self._earlier_copy(unit, name, {**renames, **fresh}, kinds, owners) or _fresh_name(name, taken)
                 taken.add(fresh[name])
             if not fresh:
                 return renames
             renames.update(fresh)
+
+    def _earlier_copy(self, unit: _Unit, name: str, renames: dict[str, str], kinds: dict[str, str], owners: frozenset[str]) -> str | None:
+        """The name (``check_2``) under which an earlier merge already holds this candidate's `name`, if one does.
+
+        A candidate accepted again on a later run clashes the way it did the first time: its
+        helper is then the file's renamed copy, not a third one.
+        """
+        number = 2
+        while (alternative := f"{name}_{number}") in self.kinds:
+            trial = {**renames, name: alternative}
+            if self._same(alternative, [_rename(m.text, trial, kinds, owners) for m in unit.members if name in m.names]):
+                return alternative
+            number += 1
+        return None
 
     def _same(self, name: str, texts: list[str]) -> bool:
         """Whether the class already holds exactly these members named `name` (a shared helper, or a test it has)."""

@@ -30,6 +30,8 @@ SAMPLE = Path(__file__).resolve().parent / "samples" / "java_inventory"
 FOCAL = "src/main/java/com/acme/inventory/Warehouse.java"
 TARGET = "src/test/java/com/acme/inventory/WarehouseCovgenTest.java"
 CLASS = "com.acme.inventory.WarehouseCovgenTest"
+SKU = "src/main/java/com/acme/inventory/Sku.java"
+SKU_TARGET = "src/test/java/com/acme/inventory/SkuCovgenTest.java"
 
 
 def golden(case: str, text: str) -> None:
@@ -46,9 +48,10 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def accept(candidate_id: str, qualname: str, source: str, *tests: str, lines: tuple[int, ...] = (29,)) -> list[AcceptedTest]:
-    """Every named test of one candidate, accepted for the gap `qualname` with the given gain."""
-    gap = Gap(path=FOCAL, qualname=qualname, kind="method", start_line=27, end_line=36, signature=qualname,
+def accept(candidate_id: str, qualname: str, source: str, *tests: str, lines: tuple[int, ...] = (29,),
+           path: str = FOCAL) -> list[AcceptedTest]:
+    """Every named test of one candidate, accepted for the gap `qualname` of `path` with the given gain."""
+    gap = Gap(path=path, qualname=qualname, kind="method", start_line=27, end_line=36, signature=qualname,
               uncovered_lines=lines, missed_branches=(), coverage_ratio=0.5)
     candidate = Candidate(candidate_id, gap.id, "llm", 1, textwrap.dedent(source))
     return [AcceptedTest(model.TestVerdict(candidate_id, gap.id, test, Verdict.ACCEPTED, gained_lines=lines), candidate, gap)
@@ -228,9 +231,88 @@ def test_candidates_sharing_names_merge_into_one_class_that_compiles(project: Pa
     assert text.count("private static Warehouse stocked(int quantity)") == 1  # a's and c's identical helper, once
     assert "static Warehouse stocked_2(int quantity)" in text and "WarehouseCovgenTest.stocked_2(stocked)" in text
     assert '@MethodSource("quantities_2")' in text and "static int[] quantities_2()" in text
+
+
+SET_UP_A = """\
+    package com.acme.inventory;
+
+    import static org.junit.jupiter.api.Assertions.assertEquals;
+
+    import org.junit.jupiter.api.BeforeEach;
+    import org.junit.jupiter.api.Test;
+
+    class WarehouseTest {
+        private Warehouse warehouse;
+        private final Sku sku = new Sku("ABC-123");
+
+        @BeforeEach
+        void setUp() {
+            warehouse = new Warehouse();
+            warehouse.receive(sku, 1);
+        }
+
+        @Test
+        void availableAfterReceiving() {
+            assertEquals(1, warehouse.available(sku));
+        }
+    }
+    """
+
+# The same mutable field and another set-up: both set-ups run before every test, so B's field
+# must be its own; B's parameter and lambda parameter named `warehouse` are not the field.
+SET_UP_B = """\
+    package com.acme.inventory;
+
+    import static org.junit.jupiter.api.Assertions.assertEquals;
+
+    import java.util.function.Function;
+    import java.util.function.Supplier;
+    import org.junit.jupiter.api.BeforeEach;
+    import org.junit.jupiter.api.Test;
+
+    class WarehouseTest {
+        private Warehouse warehouse;
+        private final Sku sku = new Sku("XYZ-999");
+
+        @BeforeEach
+        void setUp() {
+            this.warehouse = new Warehouse();
+            this.warehouse.receive(sku, 3);
+        }
+
+        private int count(Warehouse warehouse) {
+            return warehouse.available(sku);
+        }
+
+        @Test
+        void availableThroughAHelper() {
+            Supplier<Warehouse> current = () -> warehouse;
+            Function<Warehouse, Integer> reserved = warehouse -> warehouse.reservedCount();
+            assertEquals(3, count(warehouse));
+            assertEquals(0, reserved.apply(current.get()));
+        }
+    }
+    """
+
+
+def set_up_candidates() -> list[list[AcceptedTest]]:
+    """Accepted for a gap of Sku, so they land in their own file (SkuCovgenTest)."""
+    return [accept("a", "Sku.<init>(String)", SET_UP_A, "WarehouseTest#availableAfterReceiving", path=SKU),
+            accept("b", "Sku.<init>(String)", SET_UP_B, "WarehouseTest#availableThroughAHelper", path=SKU)]
+
+
+def test_candidates_with_their_own_set_up_keep_their_state_apart(project: Path) -> None:
+    rendered = render(project, *set_up_candidates())
+    text = rendered.contents[SKU_TARGET]
+    golden("set_up_state", text)
+    assert "private Warehouse warehouse_2;" in text and "this.warehouse_2.receive(sku_2, 3);" in text
+    assert "() -> warehouse_2;" in text and "warehouse -> warehouse.reservedCount()" in text
+    assert "count(warehouse_2)" in text and "private int count(Warehouse warehouse) {\n        return warehouse.available(sku_2);" in text
     write_files(project, rendered.contents)
-    compiled = javac(project, TARGET)
-    assert compiled.returncode == 0, compiled.stderr
+    # accepted again on a later run, both candidates find their copies: nothing new
+    again = render(project, *set_up_candidates())
+    assert again.contents == {} and len(again.already_written) == 2
+    assert again.node_ids[("b", "WarehouseTest#availableThroughAHelper")] == "com.acme.inventory.SkuCovgenTest#availableThroughAHelper"
 
 
 def test_a_covgen_file_from_an_earlier_run_is_extended(project: Path) -> None:
@@ -251,11 +333,24 @@ def test_a_covgen_file_from_an_earlier_run_is_extended(project: Path) -> None:
         "//   Warehouse.available(Sku): +1 lines (lines 24)",
     ]
     write_files(project, later.contents)
-    compiled = javac(project, TARGET)
-    assert compiled.returncode == 0, compiled.stderr
     # nothing new: a third run with the same candidates adds nothing and writes nothing
     again = render(project, *three_candidates())
     assert again.contents == {} and again.tests_added == 0
+
+
+@pytest.mark.e2e
+def test_the_rendered_classes_compile_and_pass_on_the_junit_platform(project: Path) -> None:
+    """One javac and one JVM for every case above: a merge that breaks a test shows here."""
+    write_files(project, render(project, three_candidates()[0]).contents)
+    write_files(project, render(project, *three_candidates()[1:]).contents)
+    write_files(project, render(project, *set_up_candidates()).contents)
+    compiled = javac(project, TARGET, SKU_TARGET)
+    assert compiled.returncode == 0, compiled.stderr
+    ran = subprocess.run([shutil.which("java") or "java", "-jar", str(JAVA_LIB / "junit-platform-console-standalone.jar"),
+                          "-cp", str(project / "out"), "--select-package", "com.acme.inventory", "--details=summary",
+                          "--disable-banner"], capture_output=True, text=True, timeout=300)
+    # Warehouse: four plain tests and five parameterized cases; Sku: the two set-up tests
+    assert "[        11 tests successful      ]" in ran.stdout and "[         0 tests failed          ]" in ran.stdout, ran.stdout
 
 
 def test_a_file_covgen_did_not_write_is_never_touched(project: Path) -> None:

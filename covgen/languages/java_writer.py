@@ -377,30 +377,53 @@ def _refers_to_own(data: bytes, node: Any, name: str, kind: str, owners: frozens
         return _own_receiver(data, parent.child_by_field_name("object"), owners)
     if parent.type == "method_reference":
         return bool(node == parent.children[0])
-    if parent.type in ("variable_declarator", "formal_parameter", "catch_formal_parameter", "spread_parameter",
-                       "inferred_parameters", "lambda_expression", "resource"):
+    if parent.type in ("variable_declarator", "formal_parameter", "catch_formal_parameter", "resource",
+                       "enhanced_for_statement") and parent.child_by_field_name("name") == node:
+        # a declaration: the field's own is renamed, a local or parameter of the same name is not
         return parent.type == "variable_declarator" and parent.parent is not None and parent.parent.type == "field_declaration"
+    if parent.type == "inferred_parameters" or (parent.type == "lambda_expression" and parent.child_by_field_name("parameters") == node):
+        return False
     return not _shadowed(data, node, name)
 
 
 def _shadowed(data: bytes, node: Any, name: str) -> bool:
-    """Whether a method, lambda or block around `node` declares a local or parameter `name`."""
+    """Whether a parameter or local `name` is in scope at `node` (which then means that, not the field)."""
     scope = node.parent
     while scope is not None and scope.type != "class_body":
-        if scope.type in ("method_declaration", "constructor_declaration", "lambda_expression", "block",
-                          "for_statement", "enhanced_for_statement", "catch_clause", "try_with_resources_statement"):
-            for inner in _walk(scope):
-                if inner.type in ("variable_declarator", "formal_parameter", "catch_formal_parameter", "spread_parameter",
-                                  "resource", "enhanced_for_statement"):
-                    declared = inner.child_by_field_name("name")
-                    if declared is not None and _text(data, declared) == name and not (
-                        inner.parent is not None and inner.parent.type == "field_declaration"):
-                        return True
-                elif inner.type in ("inferred_parameters", "lambda_expression"):
-                    if any(c.type == "identifier" and _text(data, c) == name for c in inner.children):
-                        return True
+        if name in _declared_in(data, scope):
+            return True
         scope = scope.parent
     return False
+
+
+def _declared_in(data: bytes, scope: Any) -> set[str]:
+    """The parameters and locals `scope` itself declares (not those of scopes nested in it)."""
+    kind = scope.type
+    found: list[Any] = []
+    if kind in ("method_declaration", "constructor_declaration", "lambda_expression"):
+        parameters = scope.child_by_field_name("parameters")
+        if parameters is not None and parameters.type == "identifier":
+            found.append(parameters)  # x -> ...
+        elif parameters is not None:
+            for parameter in parameters.named_children:
+                if parameter.type == "identifier":
+                    found.append(parameter)  # (a, b) -> ...
+                elif parameter.type in ("formal_parameter", "spread_parameter"):
+                    declarator = next((c for c in parameter.named_children if c.type == "variable_declarator"), None)
+                    found.append(parameter.child_by_field_name("name") or (declarator and declarator.child_by_field_name("name")))
+    elif kind in ("block", "switch_block_statement_group", "for_statement"):
+        for statement in scope.named_children:
+            if statement.type == "local_variable_declaration":
+                found += [d.child_by_field_name("name") for d in statement.named_children if d.type == "variable_declarator"]
+    elif kind == "enhanced_for_statement":
+        found.append(scope.child_by_field_name("name"))
+    elif kind == "catch_clause":
+        parameter = next((c for c in scope.named_children if c.type == "catch_formal_parameter"), None)
+        found.append(parameter.child_by_field_name("name") if parameter is not None else None)
+    elif kind == "try_with_resources_statement":
+        specification = scope.child_by_field_name("resources")
+        found += [r.child_by_field_name("name") for r in (specification.named_children if specification is not None else ())]
+    return {_text(data, n) for n in found if n is not None}
 
 
 # -- merging ----------------------------------------------------------------------------------
@@ -493,10 +516,16 @@ class _Merged:
         return (owner, method) in wanted or ("$" not in owner and (None, method) in wanted)
 
     def _renames(self, unit: _Unit) -> dict[str, str]:
-        """Which of the candidate's names clash with the class's, and their fresh names.
+        """Which of the candidate's names clash with the class's, and their new names.
 
         Renaming one helper changes the text of members that call it, which may then differ
-        from the class's copy in turn: repeat until nothing more clashes.
+        from the class's copy in turn: repeat until nothing more clashes. Each round first
+        looks for copies an earlier merge renamed (a candidate accepted again), and invents
+        fresh names only when none is left to find.
+
+        A candidate whose set-up (``@BeforeEach`` …, a constructor, an initializer) is not the
+        class's own keeps its mutable fields apart even when they read the same: both set-ups
+        run before every test, and one must not overwrite the state the other's tests rely on.
         """
         own = {name for m in unit.members for name in m.names}
         taken = set(self.kinds) | own | {self.class_name}
@@ -505,21 +534,27 @@ class _Merged:
         kinds[unit.class_name] = "type"
         owners = frozenset({unit.class_name, self.class_name})
         while True:
-            fresh: dict[str, str] = {}
-            groups: dict[str, list[str]] = {}
+            groups: dict[str, list[_Member]] = {}
             for member in unit.members:
                 for name in member.names:
-                    groups.setdefault(name, []).append(_rename(member.text, renames, kinds, owners))
-            for name, texts in groups.items():
-                if name in renames or name not in self.kinds:
-                    continue
-                if self._same(name, texts):
-                    continue
-                fresh[name] = self._earlier_copy(unit, name, {**renames, **fresh}, kinds, owners) or _fresh_name(name, taken)
-                taken.add(fresh[name])
-            if not fresh:
+                    groups.setdefault(name, []).append(_Member(member.kind, member.names, _rename(member.text, renames, kinds, owners)))
+            isolated = any(_sets_up(m) and all(x.text != m.text for x in self.members) for ms in groups.values() for m in ms) or any(
+                m.kind == "other" and all(x.text != _rename(m.text, renames, kinds, owners) for x in self.members) for m in unit.members)
+            clashes = [
+                name for name, members in groups.items()
+                if name not in renames and name in self.kinds
+                and (not self._same(name, [m.text for m in members]) or (isolated and any(_mutable_field(m) for m in members)))
+            ]
+            if not clashes:
                 return renames
-            renames.update(fresh)
+            reused = {name: alternative for name in clashes
+                      if (alternative := self._earlier_copy(unit, name, renames, kinds, owners)) is not None}
+            if reused:
+                renames.update(reused)
+                continue
+            for name in clashes:
+                renames[name] = _fresh_name(name, taken)
+                taken.add(renames[name])
 
     def _earlier_copy(self, unit: _Unit, name: str, renames: dict[str, str], kinds: dict[str, str], owners: frozenset[str]) -> str | None:
         """The name (``check_2``) under which an earlier merge already holds this candidate's `name`, if one does.
@@ -599,6 +634,17 @@ class _Merged:
         self.members.append(member)
         for name in member.names:
             self.kinds.setdefault(name, member.kind)
+
+
+_SET_UP = re.compile(r"@(?:\w+\.)*(?:BeforeEach|AfterEach|BeforeAll|AfterAll)\b")
+
+
+def _sets_up(member: _Member) -> bool:
+    return member.kind == "method" and _SET_UP.search(member.text) is not None
+
+
+def _mutable_field(member: _Member) -> bool:
+    return member.kind == "field" and re.search(r"\bfinal\b", member.text.split("=", 1)[0]) is None
 
 
 def _fresh_name(name: str, taken: set[str]) -> str:

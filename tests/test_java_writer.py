@@ -397,3 +397,11 @@ def test_the_java_pack_renders_and_places_through_the_writer(project: Path) -> N
 ])
 def test_funnel_test_names_are_read_in_every_form(name: str, expected: tuple[str | None, str]) -> None:
     assert method_of_test(name) == expected
+
+
+def test_a_covgen_file_edited_into_nonsense_is_one_clear_error(project: Path) -> None:
+    broken = project / TARGET
+    broken.parent.mkdir(parents=True)
+    broken.write_text("// covgen: generated tests for it\n// then someone deleted the class\n", encoding="utf-8")
+    with pytest.raises(CovgenError, match="WarehouseCovgenTest.java: covgen wrote this file but it no longer holds a class"):
+        render(project, three_candidates()[0])

@@ -103,8 +103,7 @@ def render_java(accepted: Sequence[AcceptedTest], root: Path, *, test_dir: str =
     for relative, tests in sorted(by_file.items()):
         focal_path = tests[0].gap.path
         package = packages[focal_path]
-        class_name = relative.rsplit("/", 1)[-1].removesuffix(".java")
-        merged = _Merged(package, class_name)
+        merged = _Merged(relative, package)
         target = root / relative
         if target.exists():
             if not owned_by_covgen(target):
@@ -437,8 +436,10 @@ def _test_key(member: _Member) -> str:
 class _Merged:
     """One covgen test class being assembled: header, imports, class annotations and members."""
 
-    def __init__(self, package: str, class_name: str) -> None:
+    def __init__(self, relative: str, package: str) -> None:
+        self.relative = relative
         self.package = package
+        class_name = relative.rsplit("/", 1)[-1].removesuffix(".java")
         self.class_name = class_name
         self.header: list[str] = []
         self.imports: list[str] = []
@@ -458,7 +459,11 @@ class _Merged:
                 break
             if line.rstrip() != _EXPLANATION:
                 self.header.append(line.rstrip())
-        unit = _read_unit(text)
+        try:
+            unit = _read_unit(text)
+        except CovgenError as err:
+            raise CovgenError(f"{self.relative}: covgen wrote this file but it no longer holds a class ({err}); "
+                              "fix or delete it", slug="bad-test-file") from err
         self._take(unit, {}, earlier=True)
 
     def add(self, source: str, test_names: Sequence[str]) -> dict[str, str]:

@@ -61,7 +61,8 @@ def build_java_context(gap: Gap, source: str, units: Sequence[CodeUnit], *, libr
     unit = gap.unit
     lines = source.splitlines()
     data, tree = _parse(source)
-    package = (unit.package if unit is not None else None) or _package(data, tree)
+    # The parsed units know the package (javalang or tree-sitter); the tree is the fallback.
+    package = next((u.package for u in ([unit] if unit is not None else []) + list(units) if u.package), None) or _package(data, tree)
     top = gap.qualname.split(".", 1)[0]
     module = f"{package}.{top}" if package else top
     chosen = [name for name in LIBRARIES if name == "junit-jupiter" or name in libraries]

@@ -347,3 +347,11 @@ def test_the_java_pack_screens_with_the_projects_packages(tmp_path: Path) -> Non
     assert screen.reason(source_with("assertEquals(1, new Warehouse().reservedCount());")) is None
     assert screen.reason(source_with("assertEquals(1, 1);", package="com.elsewhere")) is not None
     assert screen.reason(source_with("System.exit(3);")) == "line 9: System.exit is not allowed: a test may not end the JVM"
+
+
+def test_project_classes_named_like_jdk_helpers_outside_java_lang_are_fine() -> None:
+    # com.acme.inventory.Timer / Executor / Module: the project's, not java.util's or java.lang's
+    body = "Timer timer = new Timer(); Executor executor = new Executor(); Module module = Module.of(timer, executor);"
+    assert STRICT.reason(source_with(body)) is None
+    assert STRICT.reason(source_with("Timer t = null;", "import java.util.Timer;")) == (
+        "line 5: import java.util.Timer is not allowed: a test may not start threads or executors (tests must be deterministic)")

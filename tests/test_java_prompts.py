@@ -198,3 +198,32 @@ def test_the_packs_extract_their_own_language() -> None:
     assert java.extract(ANSWER) == extract_java(ANSWER)
     assert python.extract("```python\nimport a\n```") == "import a\n"
     assert java.messages_for(PromptContext("m", "p", "q", (), "focal", "goal"))[0]["content"] == SYSTEM
+
+
+def test_the_model_engine_asks_with_junit_prompts_and_reads_java_answers(project: Path) -> None:
+    """A Java target through LlmEngine and a real HTTP server: JUnit rules out, the test class back."""
+    import asyncio
+
+    from covgen.engines import Target
+    from covgen.engines.llm import LlmEngine, OpenAICompatBackend
+
+    from support.vllm_stub import StubServer, StubState
+
+    gap, source = gap_for(project, WAREHOUSE, "reserve")
+    units = tuple(find_java_units(source, WAREHOUSE))
+    context = build_java_context(gap, source, units, libraries=[], root=project)
+    target = Target(gap, context.module, source, units, context=context, language="java")
+
+    async def scenario(url: str) -> tuple[str, ...]:
+        backend = OpenAICompatBackend(url, retry_wait=0.01)
+        await backend.start(wait_seconds=5)
+        engine = LlmEngine(backend, candidates=1)
+        proposal = await engine.propose(target)
+        await engine.aclose()
+        return proposal.sources
+
+    state = StubState(script={gap.qualname: [[ANSWER]]})
+    with StubServer(state) as server:
+        sources = asyncio.run(scenario(server.url))
+    assert sources == (extract_java(ANSWER),) and "class WarehouseCovgenTest" in sources[0]
+    assert state.requests[0]["messages"][0]["content"] == SYSTEM

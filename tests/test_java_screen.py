@@ -81,6 +81,10 @@ ATTACKS = [
     ("jacoco", "", "import org.jacoco.agent.rt.RT;", 5, "import org.jacoco.agent.rt.RT is not allowed: a test may not reach covgen's runner"),
     ("junit-platform", "", "import org.junit.platform.launcher.core.LauncherFactory;", 5, "is not allowed: a test may not reach covgen's runner"),
     ("covgen-launcher", "covgen.jvm.CovgenLauncher.main(null);", "", 9, "covgen.jvm.CovgenLauncher.main is not allowed"),
+    ("package-hidden-behind-a-variable", 'int java = 0; java.nio.file.Files.delete(java.nio.file.Path.of("pom.xml"));', "", 9,
+     "java.nio.file.Files.delete is not allowed"),
+    ("own-extension", "", "import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;", 5,
+     "is not allowed: a test may not install JUnit extensions of its own"),
     ("other-library", "com.google.common.io.Files.touch(null);", "", 9, "a generated test may use only java.lang, java.util"),
     ("other-library-import", "", "import org.apache.commons.io.FileUtils;", 5, "import org.apache.commons.io.FileUtils is not allowed"),
     ("parallel-execution", "", "import org.junit.jupiter.api.parallel.Execution;", 5, "import org.junit.jupiter.api.parallel.Execution is not allowed"),
@@ -288,13 +292,21 @@ GOOD = {
 
         import java.util.function.Supplier;
         import org.junit.jupiter.api.Test;
+        import org.junit.jupiter.api.extension.ExtendWith;
+        import org.mockito.Mock;
+        import org.mockito.junit.jupiter.MockitoExtension;
 
+        @ExtendWith(MockitoExtension.class)
         class SupplierCovgenTest {
+            @Mock
+            Supplier<Integer> counter;
+
             @Test
             @SuppressWarnings("unchecked")
             void asksTheSupplierOnce() {
                 Supplier<String> supplier = mock(Supplier.class);
                 when(supplier.get()).thenReturn("ABC-123");
+                when(counter.get()).thenReturn(3);
                 assertThat(new Sku(supplier.get()).code(), is("ABC-123"));
                 verify(supplier).get();
                 String escaped = "\\\\u0053ystem.exit";

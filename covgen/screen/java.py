@@ -105,6 +105,7 @@ _STRICT_DENIED: tuple[tuple[str, str], ...] = (
     ("java.nio.channels", _FILES), ("java.io", _FILES), ("java.nio.file", _FILES),
     ("java.util.prefs", _GLOBAL), ("java.util.jar", _FILES), ("java.util.zip", _FILES), ("java.util.logging", _GLOBAL),
     ("java.util.spi", _LOADING), ("java.util.concurrent", _THREAD), ("org.junit.jupiter.api.parallel", _THREAD),
+    ("org.junit.jupiter.api.extension", "a test may not install JUnit extensions of its own (they can hide a failure)"),
     ("org.mockito.internal", _REFLECTION), ("org.mockito.plugins", _REFLECTION),
     ("org.assertj.core.util", _FILES), ("org.assertj.core.internal", _REFLECTION),
 )
@@ -113,6 +114,8 @@ _ALLOWED_PACKAGES = ("java.lang", "java.util", "java.math", "java.time", "java.t
                      "org.junit.jupiter.api", "org.junit.jupiter.params", "org.assertj", "org.hamcrest", "org.mockito")
 #: Single classes a strict test may use inside a denied package.
 _ALLOWED_CLASSES = frozenset({
+    # to use a library's extension (MockitoExtension); the interfaces to write one are refused
+    "org.junit.jupiter.api.extension.ExtendWith",
     *(f"java.io.{name}" for name in (
         "IOException", "UncheckedIOException", "EOFException", "Serializable", "Closeable", "ByteArrayInputStream",
         "ByteArrayOutputStream", "StringReader", "StringWriter", "CharArrayReader", "CharArrayWriter", "BufferedReader",
@@ -329,7 +332,11 @@ class _Rules:
             self._method_names(index)
         if not after_dot:
             chain = self._chain(index)
-            if len(chain) > 1 and _PACKAGE_STARTS.match(chain[0]) and chain[0] not in self.values:
+            # ``order.items.size()`` on a variable is no package; but a variable named ``java``
+            # somewhere does not hide ``java.nio.file.Files`` elsewhere: a chain that names a
+            # type (a capitalised part) is read as a qualified name whatever its first part is.
+            if len(chain) > 1 and _PACKAGE_STARTS.match(chain[0]) and (
+                    chain[0] not in self.values or any(part[:1].isupper() for part in chain[1:])):
                 self._name(index, chain, ".".join(chain), wildcard=False)
 
     def _name(self, index: int, parts: list[str], shown: str, *, wildcard: bool) -> None:

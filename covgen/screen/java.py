@@ -93,7 +93,7 @@ _PERMISSIVE_SYSTEM = frozenset({"exit", "setSecurityManager", "load", "loadLibra
 _DENIED_PACKAGES: tuple[tuple[str, str], ...] = (
     ("java.lang.reflect", _REFLECTION), ("java.lang.invoke", _REFLECTION), ("java.net", _NETWORK),
     ("javax.net", _NETWORK), ("java.rmi", _NETWORK), ("sun", _REFLECTION), ("com.sun", _REFLECTION),
-    ("jdk.internal", _REFLECTION), ("org.jacoco", _RUNNER), ("org.junit.platform", _RUNNER), ("covgen", _RUNNER),
+    ("jdk", _REFLECTION), ("java.lang.foreign", _LOADING), ("org.jacoco", _RUNNER), ("org.junit.platform", _RUNNER), ("covgen", _RUNNER),
 )
 #: Packages a test may not declare itself in: their package-private members are not the project's.
 _FOREIGN_PACKAGES = tuple((prefix, "a test may not join a package of the JDK or of a test library")
@@ -369,6 +369,9 @@ class _Rules:
             pass
         elif (denied := _denied(package, _STRICT_DENIED)) is not None:
             self._refuse(index, shown, denied)
+        elif _under(package, ("java.lang",)) and package not in ("java.lang", "java.lang.annotation"):
+            # java.lang's own classes are the language; its subpackages reach into the JVM
+            self._refuse(index, shown, _ALLOWED_SUMMARY, specific=False)
         elif not (_under(package, _ALLOWED_PACKAGES) or self._project(package)):
             self._refuse(index, shown, _ALLOWED_SUMMARY, specific=False)
 

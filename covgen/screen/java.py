@@ -328,6 +328,9 @@ class _Rules:
             member = self._ident(index + 2)
             if member in _SYSTEM and (self.strict or member in _PERMISSIVE_SYSTEM):
                 self._refuse(index, f"System.{member}", _SYSTEM[member])
+        elif value == "System":
+            # ``System s = null; s.setOut(…)`` (or ``java.lang.System s``) calls the static method through a variable
+            self._refuse(index, "System as a type", "use System's members as System.member only")
         if value in _METHOD_NAMING_ANNOTATIONS and self._annotation(index):
             self._method_names(index)
         if not after_dot:

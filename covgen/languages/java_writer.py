@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from covgen import defaults
 from covgen.errors import CovgenError, SourceError
+from covgen.languages.java_tree import TYPE_DECLARATIONS, parse, text_of, walk
 from covgen.sources import read_source
 from covgen.writer import JAVA_MARKER, AcceptedTest, Rendered, TestKey, owned_by_covgen
 
@@ -45,8 +46,6 @@ _TARGET = "//   "
 _TEST_ANNOTATIONS = frozenset({"Test", "ParameterizedTest", "RepeatedTest", "TestFactory", "TestTemplate"})
 #: Annotations whose strings name a method or field of the test class.
 _NAMING_ANNOTATIONS = frozenset({"MethodSource", "FieldSource", "EnabledIf", "DisabledIf"})
-_TYPES = frozenset({"class_declaration", "interface_declaration", "enum_declaration", "record_declaration",
-                    "annotation_type_declaration"})
 _RUNNER_NAME = re.compile(r"^([\w$]+)\.([\w$]+)\(")
 
 
@@ -168,30 +167,11 @@ def _gains(tests: Sequence[tuple[AcceptedTest, str]]) -> list[str]:
 # -- parsing ----------------------------------------------------------------------------------
 
 
-def _parse(source: str) -> tuple[bytes, Any]:
-    import tree_sitter
-    import tree_sitter_java
-
-    data = source.encode("utf-8")
-    parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_java.language()))
-    return data, parser.parse(data).root_node
-
-
-def _text(data: bytes, node: Any) -> str:
-    return data[node.start_byte : node.end_byte].decode("utf-8")
-
-
-def _walk(node: Any) -> Iterator[Any]:
-    yield node
-    for child in node.children:
-        yield from _walk(child)
-
-
 def _annotations(data: bytes, node: Any) -> list[str]:
     modifiers = next((c for c in node.children if c.type == "modifiers"), None)
     if modifiers is None:
         return []
-    return [_text(data, a.child_by_field_name("name")).rsplit(".", 1)[-1]
+    return [text_of(data, a.child_by_field_name("name")).rsplit(".", 1)[-1]
             for a in modifiers.children if a.type in ("annotation", "marker_annotation")]
 
 
@@ -210,9 +190,9 @@ class _Member:
 
 def _name_of(data: bytes, node: Any) -> tuple[str, ...]:
     if node.type == "field_declaration":
-        return tuple(_text(data, d.child_by_field_name("name")) for d in node.children if d.type == "variable_declarator")
+        return tuple(text_of(data, d.child_by_field_name("name")) for d in node.children if d.type == "variable_declarator")
     name = node.child_by_field_name("name")
-    return (_text(data, name),) if name is not None else ()
+    return (text_of(data, name),) if name is not None else ()
 
 
 def _kind(data: bytes, node: Any) -> str:
@@ -222,7 +202,7 @@ def _kind(data: bytes, node: Any) -> str:
         return "method"
     if node.type == "field_declaration":
         return "field"
-    if node.type in _TYPES:
+    if node.type in TYPE_DECLARATIONS:
         return "type"
     return "other"
 
@@ -269,27 +249,27 @@ class _Unit:
 
 
 def _read_unit(source: str) -> _Unit:
-    data, root = _parse(source)
+    data, root = parse(source)
     unit = _Unit()
-    types = [child for child in root.children if child.type in _TYPES]
+    types = [child for child in root.children if child.type in TYPE_DECLARATIONS]
     for child in root.children:
         if child.type == "import_declaration":
-            unit.imports.append(re.sub(r"\s+", " ", _text(data, child)).replace(" ;", ";"))
+            unit.imports.append(re.sub(r"\s+", " ", text_of(data, child)).replace(" ;", ";"))
     if not types:
         raise CovgenError("the candidate declares no class", slug="no-class")
-    main = max(types, key=lambda t: (any(_is_test(data, n) for n in _walk(t)), "public" in _modifier_words(data, t)))
-    unit.class_name = _text(data, main.child_by_field_name("name"))
+    main = max(types, key=lambda t: (any(_is_test(data, n) for n in walk(t)), "public" in _modifier_words(data, t)))
+    unit.class_name = text_of(data, main.child_by_field_name("name"))
     modifiers = next((c for c in main.children if c.type == "modifiers"), None)
     if modifiers is not None:
-        unit.annotations = [_text(data, a) for a in modifiers.children if a.type in ("annotation", "marker_annotation")]
+        unit.annotations = [text_of(data, a) for a in modifiers.children if a.type in ("annotation", "marker_annotation")]
     body = main.child_by_field_name("body")
     unit.members = _members(data, body) if body is not None else []
     for other in types:
         if other is main:
             continue
-        name = _text(data, other.child_by_field_name("name"))
+        name = text_of(data, other.child_by_field_name("name"))
         unit.hoisted.append(name)
-        text = _text(data, other)
+        text = text_of(data, other)
         if other.type == "class_declaration" and "static" not in _modifier_words(data, other):
             text = _add_static(data, other)
         unit.members.append(_Member("type", (name,), _strip_indent(text, 0)))
@@ -298,7 +278,7 @@ def _read_unit(source: str) -> _Unit:
 
 def _modifier_words(data: bytes, node: Any) -> set[str]:
     modifiers = next((c for c in node.children if c.type == "modifiers"), None)
-    return set(_text(data, modifiers).split()) if modifiers is not None else set()
+    return set(text_of(data, modifiers).split()) if modifiers is not None else set()
 
 
 def _add_static(data: bytes, node: Any) -> str:
@@ -319,17 +299,17 @@ def _rename(text: str, renames: dict[str, str], kinds: dict[str, str], owners: f
     if not renames:
         return text
     wrapped = f"class __Covgen__ {{\n{text}\n}}\n"
-    data, root = _parse(wrapped)
+    data, root = parse(wrapped)
     edits: list[tuple[int, int, str]] = []
-    for node in _walk(root):
+    for node in walk(root):
         if node.type == "string_fragment" and _in_naming_annotation(data, node):
-            value = _text(data, node)
+            value = text_of(data, node)
             if kinds.get(value) == "method" and value in renames:
                 edits.append((node.start_byte, node.end_byte, renames[value]))
             continue
         if node.type not in ("identifier", "type_identifier"):
             continue
-        name = _text(data, node)
+        name = text_of(data, node)
         fresh = renames.get(name)
         if fresh is None or not _refers_to_own(data, node, name, kinds[name], owners):
             continue
@@ -347,12 +327,12 @@ def _in_naming_annotation(data: bytes, node: Any) -> bool:
         parent = parent.parent
     if parent is None or parent.type != "annotation":
         return False
-    return _text(data, parent.child_by_field_name("name")).rsplit(".", 1)[-1] in _NAMING_ANNOTATIONS
+    return text_of(data, parent.child_by_field_name("name")).rsplit(".", 1)[-1] in _NAMING_ANNOTATIONS
 
 
 def _own_receiver(data: bytes, receiver: Any | None, owners: frozenset[str]) -> bool:
     """No receiver, ``this``, or the test class's own name: the test's own member."""
-    return receiver is None or receiver.type == "this" or (receiver.type == "identifier" and _text(data, receiver) in owners)
+    return receiver is None or receiver.type == "this" or (receiver.type == "identifier" and text_of(data, receiver) in owners)
 
 
 def _refers_to_own(data: bytes, node: Any, name: str, kind: str, owners: frozenset[str]) -> bool:
@@ -422,7 +402,7 @@ def _declared_in(data: bytes, scope: Any) -> set[str]:
     elif kind == "try_with_resources_statement":
         specification = scope.child_by_field_name("resources")
         found += [r.child_by_field_name("name") for r in (specification.named_children if specification is not None else ())]
-    return {_text(data, n) for n in found if n is not None}
+    return {text_of(data, n) for n in found if n is not None}
 
 
 # -- merging ----------------------------------------------------------------------------------
@@ -499,14 +479,14 @@ class _Merged:
         if member.kind == "test":
             return member if self._wanted(unit.class_name, member.names[0], wanted) else None
         if member.kind == "type" and member.names[0] not in unit.hoisted:
-            data, root = _parse(member.text)
-            nested = next(c for c in root.children if c.type in _TYPES)
-            if not any(_is_test(data, n) for n in _walk(nested)):
+            data, root = parse(member.text)
+            nested = next(c for c in root.children if c.type in TYPE_DECLARATIONS)
+            if not any(_is_test(data, n) for n in walk(nested)):
                 return member
             owner = f"{unit.class_name}${member.names[0]}"
-            drop = [n for n in _walk(nested) if _is_test(data, n) and n.parent is not None and n.parent.parent == nested
-                    and not self._wanted(owner, _text(data, n.child_by_field_name("name")), wanted)]
-            kept_tests = [n for n in _walk(nested) if _is_test(data, n) and n not in drop]
+            drop = [n for n in walk(nested) if _is_test(data, n) and n.parent is not None and n.parent.parent == nested
+                    and not self._wanted(owner, text_of(data, n.child_by_field_name("name")), wanted)]
+            kept_tests = [n for n in walk(nested) if _is_test(data, n) and n not in drop]
             if not kept_tests:
                 return None
             out = data
@@ -628,10 +608,10 @@ class _Merged:
         return landed
 
     def _nested_tests(self, member: _Member, owner: str, earlier: bool) -> None:
-        data, root = _parse(member.text)
-        for node in _walk(root):
+        data, root = parse(member.text)
+        for node in walk(root):
             if _is_test(data, node):
-                node_id = f"{owner}#{_text(data, node.child_by_field_name('name'))}"
+                node_id = f"{owner}#{text_of(data, node.child_by_field_name('name'))}"
                 if earlier:
                     self.earlier.add(node_id)
 

@@ -17,12 +17,13 @@ project root is ever read into a prompt.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from covgen.errors import SourceError, UsageError
 from covgen.model import CodeUnit, Gap
+from covgen.languages.java_tree import TYPE_DECLARATIONS, parse, text_of, walk
 from covgen.prompts.context import ContextPiece, PromptContext, focal_lines
 from covgen.redact import redact
 from covgen.sources import read_source
@@ -43,8 +44,6 @@ _SAMPLE_LINES = 60
 #: Collaborators shown at most, and outline lines per collaborator: the focal method matters more.
 _MAX_COLLABORATORS = 6
 _MAX_OUTLINE_LINES = 40
-_TYPES = frozenset({"class_declaration", "interface_declaration", "enum_declaration", "record_declaration",
-                    "annotation_type_declaration"})
 _CAPITALISED = re.compile(r"\b[A-Z][A-Za-z0-9_]*\b")
 
 
@@ -60,7 +59,7 @@ def build_java_context(gap: Gap, source: str, units: Sequence[CodeUnit], *, libr
         raise UsageError(f"unknown test libraries {', '.join(unknown)}; covgen knows {', '.join(LIBRARIES)}")
     unit = gap.unit
     lines = source.splitlines()
-    data, tree = _parse(source)
+    data, tree = parse(source)
     # The parsed units know the package (javalang or tree-sitter); the tree is the fallback.
     package = next((u.package for u in ([unit] if unit is not None else []) + list(units) if u.package), None) or _package(data, tree)
     top = gap.qualname.split(".", 1)[0]
@@ -80,7 +79,7 @@ def build_java_context(gap: Gap, source: str, units: Sequence[CodeUnit], *, libr
         pieces.append(ContextPiece("An existing test of this class (follow its style)", sample, 1))
     owner = _owner_node(data, tree, gap)
     if owner is not None:
-        pieces.append(ContextPiece(f"{_kind(owner)} {_text(data, owner.child_by_field_name('name'))} (outline)", _outline(data, owner), 4))
+        pieces.append(ContextPiece(f"{_kind(owner)} {text_of(data, owner.child_by_field_name('name'))} (outline)", _outline(data, owner), 4))
     collaborators = _collaborators(gap, data, tree, owner, root)
     if collaborators:
         pieces.append(ContextPiece("Types it uses from this package (outlines)", collaborators, 3))
@@ -108,33 +107,15 @@ def _goal(gap: Gap, module: str, package: str) -> str:
 # -- tree-sitter ------------------------------------------------------------------------------
 
 
-def _parse(source: str) -> tuple[bytes, Any]:
-    import tree_sitter
-    import tree_sitter_java
-
-    data = source.encode("utf-8")
-    return data, tree_sitter.Parser(tree_sitter.Language(tree_sitter_java.language())).parse(data).root_node
-
-
-def _text(data: bytes, node: Any) -> str:
-    return data[node.start_byte : node.end_byte].decode("utf-8", "replace") if node is not None else ""
-
-
-def _walk(node: Any) -> Iterator[Any]:
-    yield node
-    for child in node.children:
-        yield from _walk(child)
-
-
 def _package(data: bytes, tree: Any) -> str:
     for child in tree.children:
         if child.type == "package_declaration":
-            return _text(data, child).removeprefix("package").strip().rstrip(";").strip()
+            return text_of(data, child).removeprefix("package").strip().rstrip(";").strip()
     return ""
 
 
 def _header(data: bytes, tree: Any) -> str:
-    return "\n".join(re.sub(r"\s+", " ", _text(data, c)) for c in tree.children if c.type in ("package_declaration", "import_declaration"))
+    return "\n".join(re.sub(r"\s+", " ", text_of(data, c)) for c in tree.children if c.type in ("package_declaration", "import_declaration"))
 
 
 def _kind(node: Any) -> str:
@@ -146,15 +127,15 @@ def _owner_node(data: bytes, tree: Any, gap: Gap) -> Any | None:
     """The type declaring the focal method: the innermost type around its first line."""
     line = gap.start_line - 1
     found = None
-    for node in _walk(tree):
-        if node.type in _TYPES and node.start_point[0] <= line <= node.end_point[0]:
+    for node in walk(tree):
+        if node.type in TYPE_DECLARATIONS and node.start_point[0] <= line <= node.end_point[0]:
             found = node  # walk order is outer before inner: the last hit is the innermost
     return found
 
 
 def _modifiers(data: bytes, node: Any) -> str:
     modifiers = next((c for c in node.children if c.type == "modifiers"), None)
-    return _text(data, modifiers) if modifiers is not None else ""
+    return text_of(data, modifiers) if modifiers is not None else ""
 
 
 def _private(data: bytes, node: Any) -> bool:
@@ -193,14 +174,14 @@ def _outline_members(data: bytes, node: Any, indent: str, *, single: bool = Fals
     for member in members:
         kind = member.type
         if kind == "field_declaration":
-            text = re.sub(r"\s+", " ", _text(data, member))
+            text = re.sub(r"\s+", " ", text_of(data, member))
             if "=" in text and len(text) > 100:
                 text = text.split("=", 1)[0].rstrip() + " = …;"
             out.append(indent + text)
         elif kind in ("constructor_declaration", "method_declaration", "compact_constructor_declaration"):
             if not _private(data, member):
                 out.append(f"{indent}{_signature(data, member)};")
-        elif kind in _TYPES and not _private(data, member):
+        elif kind in TYPE_DECLARATIONS and not _private(data, member):
             out.append(f"{indent}{_signature(data, member)} {{ … }}")
     return out
 
@@ -209,8 +190,8 @@ def _collaborators(gap: Gap, data: bytes, tree: Any, owner: Any | None, root: Pa
     """Outlines of the types the focal method names, declared in its file or in its folder."""
     focal = b"\n".join(data.splitlines()[gap.start_line - 1 : gap.end_line]).decode("utf-8", "replace")
     names = list(dict.fromkeys(_CAPITALISED.findall(focal)))
-    owner_name = _text(data, owner.child_by_field_name("name")) if owner is not None else ""
-    local = {_text(data, n.child_by_field_name("name")): n for n in _walk(tree) if n.type in _TYPES}
+    owner_name = text_of(data, owner.child_by_field_name("name")) if owner is not None else ""
+    local = {text_of(data, n.child_by_field_name("name")): n for n in walk(tree) if n.type in TYPE_DECLARATIONS}
     folder, _, _ = gap.path.rpartition("/")
     outlines: list[str] = []
     for name in names:
@@ -229,8 +210,8 @@ def _qualified(data: bytes, node: Any) -> str:
     """``Outer.Inner`` for a nested type: the name a test spells it by."""
     names = []
     while node is not None:
-        if node.type in _TYPES:
-            names.append(_text(data, node.child_by_field_name("name")))
+        if node.type in TYPE_DECLARATIONS:
+            names.append(text_of(data, node.child_by_field_name("name")))
         node = node.parent
     return ".".join(reversed(names))
 
@@ -240,6 +221,6 @@ def _sibling(root: Path, path: str, name: str) -> str:
         source = read_source(root, path)
     except SourceError:
         return ""  # not the project's, not there, or not text: leave it out
-    data, tree = _parse(source)
-    node = next((n for n in tree.children if n.type in _TYPES and _text(data, n.child_by_field_name("name")) == name), None)
+    data, tree = parse(source)
+    node = next((n for n in tree.children if n.type in TYPE_DECLARATIONS and text_of(data, n.child_by_field_name("name")) == name), None)
     return f"// {path}\n{_outline(data, node)}" if node is not None else ""

@@ -391,6 +391,7 @@ def test_the_java_pack_renders_and_places_through_the_writer(project: Path) -> N
 @pytest.mark.parametrize(("name", "expected"), [
     ("WarehouseTest#reserves", ("WarehouseTest", "reserves")),
     ("WarehouseTest$WhenEmpty#rejects", ("WarehouseTest$WhenEmpty", "rejects")),
+    ("com.acme.inventory.WarehouseTest$WhenEmpty#rejects", ("WarehouseTest$WhenEmpty", "rejects")),
     ("WarehouseTest.reserves()", ("WarehouseTest", "reserves")),
     ("WarehouseTest.rejects(int) [2] 4", ("WarehouseTest", "rejects")),
     ("reserves", (None, "reserves")),

@@ -72,11 +72,12 @@ def method_of_test(test_name: str) -> tuple[str | None, str]:
     the class declaring the method in the candidate: ``MoneyTest#addsCents``, or
     ``MoneyTest$WhenEmpty#isZero`` inside a ``@Nested`` class. The Java runner's
     ``JavaTestOutcome.name`` (``MoneyTest.addsCents()``, with a display name after it for a
-    parameterized case) and a bare method name (the candidate's top-level test class) are read too.
+    parameterized case), a fully qualified class before the ``#`` and a bare method name (the
+    candidate's top-level test class) are read too.
     """
     if "#" in test_name:
         owner, _, method = test_name.partition("#")
-        return owner or None, method.split("(", 1)[0]
+        return owner.rsplit(".", 1)[-1] or None, method.split("(", 1)[0]
     match = _RUNNER_NAME.match(test_name)
     if match:
         return match.group(1), match.group(2)

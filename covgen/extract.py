@@ -6,21 +6,46 @@ import ast
 import json
 import re
 
-__all__ = ["extract_python", "extract_structured"]
+__all__ = ["extract_java", "extract_python", "extract_structured"]
 
 _FENCE = re.compile(r"^(?P<fence>```|~~~)[ \t]*(?P<lang>[\w+.\-]*)[^\n]*\n(?P<body>.*?)(?:^(?P=fence)[ \t]*$|\Z)", re.M | re.S)
 _PYTHON_TAGS = {"python", "py", "python3", "pytest", ""}
+_JAVA_TAGS = {"java", "junit", ""}
+_TEST_ANNOTATION = re.compile(r"@(?:\w+\.)*(?:Test|ParameterizedTest|RepeatedTest|TestFactory)\b")
+_CLASS = re.compile(r"\b(?:class|record|enum|interface)\s+[A-Za-z_$]")
+
+
+def _after_thinking(answer: str) -> str:
+    """The answer without a reasoning model's thinking.
+
+    Reasoning models (Qwen3, DeepSeek-R1 distills) served without vLLM's reasoning parser put
+    their thinking, drafts included, in the answer; some chat templates open the <think> in
+    the prompt, so only the closing tag shows. The answer is what follows the thinking.
+    """
+    if "</think>" in answer:
+        return answer.rsplit("</think>", 1)[1]
+    if answer.lstrip().startswith("<think>"):
+        return ""  # cut off while still thinking
+    return answer
+
+
+def extract_java(answer: str) -> str:
+    """Return the Java test class in `answer`, or the best guess (which may not compile).
+
+    Several blocks: the one declaring a class with a test in it (a model often shows the code
+    under test, or a fragment, beside its answer); the largest of those when there are several.
+    """
+    answer = _after_thinking(answer)
+    blocks = [m.group("body") for m in _FENCE.finditer(answer) if m.group("lang").lower() in _JAVA_TAGS]
+    if not blocks:
+        return answer.strip() + "\n"
+    tests = [block for block in blocks if _TEST_ANNOTATION.search(block) and _CLASS.search(block)]
+    return max(tests or blocks, key=len).strip() + "\n"
 
 
 def extract_python(answer: str) -> str:
     """Return the Python test module in `answer`, or the best guess (which may not parse)."""
-    # Reasoning models (Qwen3, DeepSeek-R1 distills) served without vLLM's reasoning parser put
-    # their thinking, drafts included, in the answer; some chat templates open the <think> in
-    # the prompt, so only the closing tag shows. The answer is what follows the thinking.
-    if "</think>" in answer:
-        answer = answer.rsplit("</think>", 1)[1]
-    elif answer.lstrip().startswith("<think>"):
-        answer = ""  # cut off while still thinking
+    answer = _after_thinking(answer)
     blocks = [(m.group("lang").lower(), m.group("body")) for m in _FENCE.finditer(answer)]
     python = [body for lang, body in blocks if lang in _PYTHON_TAGS]
     if not python:

@@ -25,12 +25,14 @@ from covgen.output import write_atomically
 from covgen.model import Candidate, Gap, TestVerdict, Verdict
 
 __all__ = [
-    "AcceptedTest", "MARKER", "Rendered", "covgen_files", "module_name", "owned_by_covgen", "render_files", "test_path_for",
+    "AcceptedTest", "JAVA_MARKER", "MARKER", "Rendered", "covgen_files", "module_name", "owned_by_covgen", "render_files", "test_path_for",
     "write_files",
 ]
 
 #: First line of every file covgen writes; covgen only ever changes files that start with it.
 MARKER = "# covgen: generated tests"
+#: The same marker in a Java file (covgen.languages.java_writer).
+JAVA_MARKER = "// covgen: generated tests"
 _EXPLANATION = "# Each test below passed repeatedly in a sandbox and reached lines no other test reached:"
 #: Header lines naming a target and what it gained start with this.
 _TARGET = "#   "
@@ -91,7 +93,7 @@ def test_path_for(gap_path: str, test_dir: str = defaults.TEST_DIR) -> str:
 def owned_by_covgen(path: Path) -> bool:
     try:
         with path.open(encoding="utf-8") as stream:
-            return stream.readline().startswith(MARKER)
+            return stream.readline().startswith((MARKER, JAVA_MARKER))
     except (OSError, UnicodeDecodeError):
         return False
 

@@ -243,6 +243,7 @@ def test_unparsable_java_is_a_source_error() -> None:
 def test_each_file_finds_its_language_pack_and_a_pack_says_what_it_cannot_do_yet() -> None:
     from covgen.errors import UsageError
     from covgen.languages import pack_for
+    from covgen.sandbox import SandboxPolicy
 
     python, java = pack_for("src/pkg/mod.py"), pack_for("app/src/main/java/com/acme/Money.java")
     assert python is not None and java is not None and pack_for("README.md") is None
@@ -251,5 +252,7 @@ def test_each_file_finds_its_language_pack_and_a_pack_says_what_it_cannot_do_yet
     assert python.test_path("src/pkg/mod.py", "tests/covgen") == "tests/covgen/test_pkg_mod_covgen.py"
     assert java.name == "java" and java.module_name("app/src/main/java/com/acme/Money.java") == "com.acme.Money"
     assert "JUnit 5 is the next stage" in java.not_yet
+    # the JUnit prompts, screen and writer are in; running and exploring Java candidates is not yet
+    assert java.test_path("app/src/main/java/com/acme/Money.java", "src/test/java") == "src/test/java/com/acme/MoneyCovgenTest.java"
     with pytest.raises(UsageError, match="python only so far"):
-        java.test_path("app/src/main/java/com/acme/Money.java", "src/test/java")
+        java.explorer("python3", SandboxPolicy(), seed=0, screen="strict", max_attempts=None)

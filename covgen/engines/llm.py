@@ -32,7 +32,7 @@ import httpx
 
 from covgen.engines import ChatBackend, ChatResult, Message, Proposal, Target
 from covgen.errors import BackendError
-from covgen.extract import extract_python, extract_structured
+from covgen.extract import extract_structured
 from covgen.prompts.pytest_family import TESTS_SCHEMA
 from covgen.redact import redact_json
 
@@ -419,10 +419,10 @@ class LlmEngine:
                 code = extract_structured(text)
                 if code is None:
                     notes.append("the server ignored the JSON schema; answer read as plain text")
-                    code = extract_python(text)
+                    code = target.pack.extract(text)
                 sources.append(code)
             else:
-                sources.append(extract_python(text))
+                sources.append(target.pack.extract(text))
         self.audit.record(
             gap=target.gap.id, attempt=attempt, model=self.backend.model, messages=messages, sampling=sampling,
             answers=list(result.texts), prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,

@@ -48,6 +48,10 @@ class LanguagePack(Protocol):
 
     def find_units(self, source: str, path: str) -> list[CodeUnit]: ...
 
+    def extract(self, answer: str) -> str:
+        """The test source in a model's answer (the fenced block of this language)."""
+        ...
+
     def module_name(self, path: str) -> str: ...
 
     def test_path(self, gap_path: str, test_dir: str) -> str: ...
@@ -87,6 +91,11 @@ class PythonPack:
         from covgen.languages.python import find_python_units
 
         return find_python_units(source, path)
+
+    def extract(self, answer: str) -> str:
+        from covgen.extract import extract_python
+
+        return extract_python(answer)
 
     def module_name(self, path: str) -> str:
         from covgen.writer import module_name
@@ -152,7 +161,7 @@ class PythonPack:
 
 
 class JavaPack:
-    """Java: javalang and tree-sitter-java units; generating JUnit 5 tests is the next stage."""
+    """Java: javalang and tree-sitter-java units, JUnit 5 prompts, the Java allowlist screen, the JUnit writer."""
 
     name = "java"
     suffixes: tuple[str, ...] = (".java",)
@@ -163,24 +172,41 @@ class JavaPack:
 
         return find_java_units(source, path)
 
+    def extract(self, answer: str) -> str:
+        from covgen.extract import extract_java
+
+        return extract_java(answer)
+
     def module_name(self, path: str) -> str:
         """``src/main/java/com/acme/Money.java`` → ``com.acme.Money``."""
         return path.removesuffix(".java").rsplit("/java/", 1)[-1].replace("/", ".")
 
     def test_path(self, gap_path: str, test_dir: str) -> str:
-        raise self._not_yet()
+        """``src/test/java/<package>/<Class>CovgenTest.java`` (under `test_dir` when it is not covgen's Python default)."""
+        from covgen.languages.java_writer import java_test_path
+
+        return java_test_path(gap_path, test_dir)
 
     def screen(self, mode: ScreenMode, project: Path, modules: Sequence[str]) -> Screen:
-        raise self._not_yet()
+        """`modules` are the targets' fully qualified class names; their packages and the project's are allowed."""
+        from covgen.screen.java import JavaScreen, project_packages
+
+        return JavaScreen(mode, project_packages(project, modules))
 
     def messages_for(self, context: PromptContext, *, structured: bool = False) -> list[Message]:
-        raise self._not_yet()
+        from covgen.prompts.junit_family import messages_for
+
+        return messages_for(context, structured=structured)
 
     def repair_messages(self, previous: list[Message], answer: str, feedback: str, *, structured: bool = False) -> list[Message]:
-        raise self._not_yet()
+        from covgen.prompts.junit_family import repair_messages
+
+        return repair_messages(previous, answer, feedback, structured=structured)
 
     def render(self, accepted: Sequence[AcceptedTest], root: Path, *, test_dir: str, provenance: str) -> Rendered:
-        raise self._not_yet()
+        from covgen.languages.java_writer import render_java
+
+        return render_java(accepted, root, test_dir=test_dir, provenance=provenance)
 
     def candidate_file(self, candidate_id: str) -> str:
         # The runner stages each candidate under the name its public class needs.

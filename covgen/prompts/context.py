@@ -18,7 +18,7 @@ from covgen.project import ProjectFacts
 from covgen.redact import redact
 from covgen.writer import module_name
 
-__all__ = ["ContextPiece", "PromptContext", "build_context"]
+__all__ = ["ContextPiece", "PromptContext", "build_context", "focal_lines"]
 
 _SAMPLE_LINES = 60
 
@@ -75,12 +75,13 @@ def build_context(gap: Gap, source: str, units: Sequence[CodeUnit], facts: Proje
         path=gap.path,
         qualname=gap.qualname,
         pieces=tuple(ContextPiece(p.title, redact(p.text), p.priority) for p in pieces),
-        focal=redact(_focal(gap, lines)),
+        focal=redact(focal_lines(gap, lines)),
         goal=_goal(gap, module),
     )
 
 
-def _focal(gap: Gap, lines: Sequence[str]) -> str:
+def focal_lines(gap: Gap, lines: Sequence[str], *, comment: str = "#") -> str:
+    """The gap's lines, numbered, with what is not covered marked in a `comment` of the file's language."""
     uncovered = set(gap.uncovered_lines)
     partial = {b.line: b for b in gap.missed_branches}
     rendered = []
@@ -88,10 +89,10 @@ def _focal(gap: Gap, lines: Sequence[str]) -> str:
         text = lines[number - 1]
         mark = ""
         if number in uncovered:
-            mark = "  # <- NOT COVERED"
+            mark = f"  {comment} <- NOT COVERED"
         elif number in partial:
             branch = partial[number]
-            mark = f"  # <- BRANCH: {branch.missed} of {branch.total} outcomes never taken"
+            mark = f"  {comment} <- BRANCH: {branch.missed} of {branch.total} outcomes never taken"
         rendered.append(f"{number:>5}  {text}{mark}")
     return "\n".join(rendered)
 

@@ -27,7 +27,6 @@ from covgen.errors import BackendError, CovgenError, SourceError
 from covgen.languages import LanguagePack, find_units, pack_for, pack_named
 from covgen.model import Candidate, CodeUnit, CoverageReport, Gap, TestVerdict, Verdict
 from covgen.project import ProjectFacts
-from covgen.prompts.context import build_context
 from covgen.runners import TestRunner
 from covgen.confirm import CleanRun, clean_run, digest
 from covgen.sandbox import SandboxLayers, SandboxPolicy, Workspace, probe
@@ -136,7 +135,7 @@ def build_targets(gaps: Sequence[Gap], root: Path, facts: ProjectFacts, *, with_
         text, units = sources[gap.path]
         if not text:
             continue
-        context = build_context(gap, text, units, facts) if with_context else None
+        context = pack.context(gap, text, units, facts) if with_context else None
         targets.append(Target(gap=gap, module=pack.module_name(gap.path), source=text, units=units, context=context, language=pack.name))
     return targets, warnings
 
@@ -326,7 +325,9 @@ async def run_pipeline(
     deadline = started + options.budget_seconds if options.budget_seconds else None
     layers = probe()
     facts = ProjectFacts(options.root, options.test_dir)
-    targets, warnings = build_targets(gaps, options.root, facts, with_context=engines[0].name != "explore")
+    # Prompts are built once the runner knows the project's test classpath (Java's libraries).
+    with_context = engines[0].name != "explore"
+    targets, warnings = build_targets(gaps, options.root, facts, with_context=False)
     _refuse_foreign_files(targets, options)
     seconds: dict[str, float] = {}
     written: list[str] = []
@@ -337,7 +338,10 @@ async def run_pipeline(
             pack = targets[0].pack if targets else _python()
             runner = pack.runner(workspace, options=options, layers=layers)
             await runner.check_interpreter()
-            earlier, targets, more = await _credit_earlier_tests(targets, runner, options, facts, with_context=engines[0].name != "explore")
+            facts.test_libraries = runner.test_libraries
+            if with_context:
+                targets = [replace(t, context=t.pack.context(t.gap, t.source, t.units, facts)) for t in targets]
+            earlier, targets, more = await _credit_earlier_tests(targets, runner, options, facts, with_context=with_context)
             warnings.extend(more)
             gap_by_id = {t.gap.id: t.gap for t in targets}
             existing = {t.gap.path: pack.existing_tests(facts, t.module) for t in targets}

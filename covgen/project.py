@@ -28,6 +28,9 @@ class ProjectFacts:
     def __init__(self, root: Path, covgen_test_dir: str = defaults.TEST_DIR) -> None:
         self.root = root
         self.covgen_test_dir = covgen_test_dir.rstrip("/") + "/"
+        #: The test libraries on the project's test classpath (Java: AssertJ, Mockito …), known
+        #: once its build is resolved; prompts name only these.
+        self.test_libraries: tuple[str, ...] = ()
 
     @functools.cached_property
     def test_files(self) -> dict[str, str]:

@@ -33,7 +33,7 @@ def fence(code: str) -> str:
     return "Here is the test class.\n\n```java\n" + textwrap.dedent(code).strip() + "\n```\n"
 
 
-def test_class(name: str, body: str, imports: str = "") -> str:
+def junit_class(name: str, body: str, imports: str = "") -> str:
     return fence(f"""
 package com.example.text;
 
@@ -47,25 +47,25 @@ class {name} {{
 """)
 
 
-GOOD_INITIALS = test_class("SlugsInitialsTest", """
+GOOD_INITIALS = junit_class("SlugsInitialsTest", """
     @Test
     void initialsOfEveryWordAreUpperCase() {
         assertEquals("AB", Slugs.initials("  alpha   beta "));
     }
 """)
-WRONG_INITIALS = test_class("SlugsInitialsWrongTest", """
+WRONG_INITIALS = junit_class("SlugsInitialsWrongTest", """
     @Test
     void initialsWrongly() {
         assertEquals("ab", Slugs.initials("alpha beta"));
     }
 """)
-DOES_NOT_COMPILE = test_class("SlugsBrokenTest", """
+DOES_NOT_COMPILE = junit_class("SlugsBrokenTest", """
     @Test
     void broken() {
         String s = Slugs.initials(42);
     }
 """)
-GOOD_TRUNCATE = test_class("SlugsTruncateTest", """
+GOOD_TRUNCATE = junit_class("SlugsTruncateTest", """
     @Test
     void longTextIsCutWithAnEllipsis() {
         assertEquals("abcd\\u2026", Slugs.truncate("abcdefgh", 5));
@@ -82,7 +82,7 @@ GOOD_TRUNCATE = test_class("SlugsTruncateTest", """
     }
 """)
 # Passes only when its neighbour ran first in the same JVM: the reverse-order rerun catches it.
-ORDER_HELPER = test_class("SlugsOrderA", """
+ORDER_HELPER = junit_class("SlugsOrderA", """
     static boolean ran;
 
     @Test
@@ -90,20 +90,20 @@ ORDER_HELPER = test_class("SlugsOrderA", """
         ran = true;
     }
 """)
-ORDER_DEPENDENT = test_class("SlugsOrderB", """
+ORDER_DEPENDENT = junit_class("SlugsOrderB", """
     @Test
     void truncatesAfterItsNeighbour() {
         assertTrue(SlugsOrderA.ran);
         assertEquals("ab\\u2026", Slugs.truncate("abcdef", 3));
     }
 """)
-NO_GAIN = test_class("SlugsAgainTest", """
+NO_GAIN = junit_class("SlugsAgainTest", """
     @Test
     void slugifiesAgain() {
         assertEquals("a-b", Slugs.slugify("A B"));
     }
 """)
-HANGS = test_class("SlugsHangTest", """
+HANGS = junit_class("SlugsHangTest", """
     @Test
     void forever() {
         while (true) {
@@ -111,34 +111,34 @@ HANGS = test_class("SlugsHangTest", """
         }
     }
 """)
-EXITS = test_class("SlugsExitTest", """
+EXITS = junit_class("SlugsExitTest", """
     @Test
     void leaves() {
         System.exit(0);
     }
 """)
-STARTS_A_PROCESS = test_class("SlugsProcessTest", """
+STARTS_A_PROCESS = junit_class("SlugsProcessTest", """
     @Test
     void shellsOut() throws Exception {
         new ProcessBuilder("touch", "/tmp/pwned").start().waitFor();
         assertEquals("A", Slugs.initials("a"));
     }
 """)
-OPENS_A_SOCKET = test_class("SlugsSocketTest", """
+OPENS_A_SOCKET = junit_class("SlugsSocketTest", """
     @Test
     void phonesHome() throws Exception {
         new java.net.Socket("127.0.0.1", 9).close();
         assertEquals("A", Slugs.initials("a"));
     }
 """)
-REFLECTS = test_class("SlugsReflectTest", """
+REFLECTS = junit_class("SlugsReflectTest", """
     @Test
     void reachesIn() throws Exception {
         Class.forName("org.jacoco.agent.rt.RT").getMethod("getAgent").invoke(null);
         assertEquals("A", Slugs.initials("a"));
     }
 """)
-EDITS_SOURCES = test_class("SlugsEditTest", """
+EDITS_SOURCES = junit_class("SlugsEditTest", """
     @Test
     void scribbles() throws Exception {
         java.nio.file.Files.writeString(java.nio.file.Path.of("src/main/java/com/example/text/Slugs.java"), "gone");
@@ -191,11 +191,14 @@ def test_java_run_keeps_exactly_the_proven_tests_and_a_fresh_jacoco_run_confirms
         "SlugsTruncateTest#longTextIsCutWithAnEllipsis", "SlugsTruncateTest#oneCharacterLimitGivesTheEllipsisAlone",
         "SlugsTruncateTest#zeroLimitIsRefused",
     ]
-    assert truncate["verdicts"].get("FLAKY") == 1 and truncate["verdicts"].get("NO_GAIN", 0) >= 2
+    # Eight answers from four scripted ones: each twice, the copy judged as its original.
+    assert truncate["verdicts"] == {"ACCEPTED": 3, "FLAKY": 2, "NO_GAIN": 4, "REDUNDANT": 3}
+    flaky = [r for r in truncate["rejected"] if r["verdict"] == "FLAKY"]
+    assert all(r["test"] == "SlugsOrderB#truncatesAfterItsNeighbour" and "reverse order" in r["message"] for r in flaky), flaky
 
     # The tree is the same but for the one file covgen wrote, in the focal class's package.
     after = tree_digest(root)
-    assert {path for path in after if after.get(path) != before.get(path)} == {WRITTEN}
+    assert {path for path in after if after.get(path) != before.get(path)} == {WRITTEN, ".covgen/requests.jsonl"}  # and the audit log
     assert summary["files_written"] == [WRITTEN]
     assert not Path("/tmp/pwned").exists()
 
@@ -203,7 +206,8 @@ def test_java_run_keeps_exactly_the_proven_tests_and_a_fresh_jacoco_run_confirms
     covered = fresh_jacoco_run(root, tmp_path / "ci")
     gained = set(initials["gained_lines"]) | set(truncate["gained_lines"])
     assert gained and gained <= covered[SLUGS.removeprefix("src/main/java/")]
-    assert summary["lines_after"][0] > summary["lines_before"][0]
+    lines = summary["coverage"]["lines"]
+    assert lines["after"]["covered"] - lines["before"]["covered"] == len(gained)
 
 
 def fresh_jacoco_run(root: Path, work: Path) -> dict[str, set[int]]:

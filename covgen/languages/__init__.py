@@ -17,8 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from covgen.errors import SourceError, UsageError
-from covgen.model import CodeUnit
+from covgen.errors import SourceError
+from covgen.model import CodeUnit, Gap
 
 if TYPE_CHECKING:
     from covgen.engines.explore import Explorer
@@ -57,6 +57,9 @@ class LanguagePack(Protocol):
     def test_path(self, gap_path: str, test_dir: str) -> str: ...
 
     def screen(self, mode: ScreenMode, project: Path, modules: Sequence[str]) -> Screen: ...
+
+    def context(self, gap: Gap, source: str, units: Sequence[CodeUnit], facts: ProjectFacts) -> PromptContext:
+        """What a model needs to know about the code around `gap` (`facts` knows the project's tests and libraries)."""
 
     def messages_for(self, context: PromptContext, *, structured: bool = False) -> list[Message]: ...
 
@@ -127,6 +130,11 @@ class PythonPack:
 
         return render_files(accepted, root, test_dir=test_dir, provenance=provenance)
 
+    def context(self, gap: Gap, source: str, units: Sequence[CodeUnit], facts: ProjectFacts) -> PromptContext:
+        from covgen.prompts.context import build_context
+
+        return build_context(gap, source, units, facts)
+
     def candidate_file(self, candidate_id: str) -> str:
         return f"test_covgen_{candidate_id}.py"
 
@@ -165,7 +173,7 @@ class JavaPack:
 
     name = "java"
     suffixes: tuple[str, ...] = (".java",)
-    not_yet = "covgen run writes tests for python only so far (JUnit 5 is the next stage)"
+    not_yet = ""
 
     def find_units(self, source: str, path: str) -> list[CodeUnit]:
         from covgen.languages.java import find_java_units
@@ -208,6 +216,16 @@ class JavaPack:
 
         return render_java(accepted, root, test_dir=test_dir, provenance=provenance)
 
+    def context(self, gap: Gap, source: str, units: Sequence[CodeUnit], facts: ProjectFacts) -> PromptContext:
+        from covgen.languages.java_project import existing_java_tests
+        from covgen.prompts.java_context import build_java_context
+        from covgen.sources import read_source
+
+        existing = existing_java_tests(facts.root, self.module_name(gap.path))
+        sample = read_source(facts.root, existing[0]) if existing else None
+        return build_java_context(gap, source, units, libraries=facts.test_libraries or ("junit-jupiter",),
+                                  existing_test=sample, root=facts.root)
+
     def candidate_file(self, candidate_id: str) -> str:
         # The runner stages each candidate under the name its public class needs.
         return f"{candidate_id}.java"
@@ -233,9 +251,6 @@ class JavaPack:
 
     def explorer(self, python: str, policy: SandboxPolicy, *, seed: int, screen: ScreenMode, max_attempts: int | None) -> Explorer | None:
         return None  # JUnit tests come from a model; the model-free engine explores Python only
-
-    def _not_yet(self) -> UsageError:
-        return UsageError(self.not_yet, slug="not-yet")
 
 
 _PACKS: tuple[LanguagePack, ...] = (PythonPack(), JavaPack())

@@ -51,4 +51,5 @@ def java_runner(workspace: Workspace, options: RunOptions, layers: SandboxLayers
     return JavaTestRunner(
         workspace, classes=build.classes, classpath=build.classpath, source_roots=build.source_roots, toolchain=toolchain,
         policy=SandboxPolicy(network=options.sandbox), test_timeout=options.test_timeout, layers=layers, release=build.release,
+        test_libraries=build.libraries,
     )

@@ -20,6 +20,8 @@ class TestRunner(Protocol):
     """What the funnel and the confirmation need of a language's runner (pytest's, the JVM's)."""
 
     workspace: Workspace
+    #: Test libraries on the classpath the tests run with (prompts name only these); () for Python.
+    test_libraries: tuple[str, ...]
 
     async def check_interpreter(self) -> None:
         """Fail early, with the fix, when the project's tools cannot run validation."""

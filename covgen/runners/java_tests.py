@@ -76,8 +76,10 @@ class JavaTestRunner:
         test_timeout: float,
         layers: SandboxLayers | None,
         release: int | None = None,
+        test_libraries: Sequence[str] = ("junit-jupiter",),
     ) -> None:
         self.workspace = workspace
+        self.test_libraries = tuple(test_libraries)
         self.toolchain = toolchain
         self.policy = policy
         self.layers = layers

@@ -90,6 +90,9 @@ class _Process:
 class PytestRunner:
     """Runs pytest in a workspace with the project's interpreter, under the sandbox policy."""
 
+    #: A Python project's tests import what its environment has; prompts say so in other words.
+    test_libraries: tuple[str, ...] = ()
+
     def __init__(
         self,
         workspace: Workspace,

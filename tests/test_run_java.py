@@ -210,12 +210,14 @@ def test_java_run_keeps_exactly_the_proven_tests_and_a_fresh_jacoco_run_confirms
     assert lines["after"]["covered"] - lines["before"]["covered"] == len(gained)
 
 
-def fresh_jacoco_run(root: Path, work: Path) -> dict[str, set[int]]:
+def fresh_jacoco_run(root: Path, work: Path, report: Path | None = None) -> dict[str, set[int]]:
     """Compile the project and its tests, run them on the console launcher under the agent, and
-    read the covered lines with JaCoCo's own analysis (covgen's report helper is not used)."""
+    read the covered lines with JaCoCo's own analysis (covgen's report helper is not used);
+    `report` keeps the JaCoCo XML report."""
     main, tests, exec_file = work / "main", work / "tests", work / "jacoco.exec"
     junit = JAVA_LIB / "junit-platform-console-standalone.jar"
     javac = ["javac", "--release", "11", "-g", "-encoding", "UTF-8"]
+    work.mkdir(parents=True, exist_ok=True)
     subprocess.run([*javac, "-d", str(main), *map(str, (root / "src/main/java").rglob("*.java"))], check=True, capture_output=True)
     subprocess.run([*javac, "-d", str(tests), "-cp", f"{main}:{junit}", *map(str, (root / "src/test/java").rglob("*.java"))],
                    check=True, capture_output=True)
@@ -225,11 +227,11 @@ def fresh_jacoco_run(root: Path, work: Path) -> dict[str, set[int]]:
     with zipfile.ZipFile(JAVA_LIB / "org.jacoco.agent.jar") as bundle:
         agent.write_bytes(bundle.read("jacocoagent.jar"))
     launched = subprocess.run(
-        ["java", f"-javaagent:{agent}=destfile={exec_file},includes=com.example.*", "-cp", f"{tests}:{main}:{junit}",
+        ["java", f"-javaagent:{agent}=destfile={exec_file}", "-cp", f"{tests}:{main}:{junit}",
          "org.junit.platform.console.ConsoleLauncher", "--disable-banner", "--scan-classpath", str(tests)],
         capture_output=True, text=True)
     assert launched.returncode == 0, launched.stdout[-3000:]
-    report = work / "report.xml"
+    report = report or work / "report.xml"
     tool = FIXTURES / "java" / "tools" / "ReportGen.java"
     analysis = ":".join(str(JAVA_LIB / jar) for jar in ("org.jacoco.core.jar", "org.jacoco.report.jar", "asm.jar", "asm-commons.jar",
                                                         "asm-tree.jar"))
@@ -244,3 +246,86 @@ def fresh_jacoco_run(root: Path, work: Path) -> dict[str, set[int]]:
             key = f"{package.get('name')}/{source.get('name')}"
             covered[key] = {int(line.get("nr")) for line in source.iter("line") if int(line.get("ci")) > 0}
     return covered
+
+
+DEBIAN_MAVEN_REPO = Path("/usr/share/maven-repo")
+SAMPLE = Path(__file__).resolve().parent / "samples" / "java-maven"
+ROMAN = "src/main/java/org/example/roman/Roman.java"
+GOOD_PARSE = fence("""
+package org.example.roman;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class RomanParseTest {
+    @ParameterizedTest
+    @CsvSource({"XIV, 14", "MCMXCIV, 1994"})
+    void readsStandardNumerals(String numeral, int value) {
+        assertEquals(value, Roman.parse(numeral));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"", "IIII", "IC"})
+    void refusesWhatFormatWouldNotWrite(String numeral) {
+        assertThrows(IllegalArgumentException.class, () -> Roman.parse(numeral));
+    }
+}
+""")
+USES_ASSERTJ = fence("""
+package org.example.roman;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
+
+class RomanAssertjTest {
+    @Test
+    void reads() {
+        assertThat(Roman.parse("XIV")).isEqualTo(14);
+    }
+}
+""")
+
+
+def test_a_maven_project_is_built_offline_in_a_copy_and_filled(tmp_path: Path) -> None:
+    """The second layout: a Maven project whose classpath covgen finds with an offline build."""
+    repo = tmp_path / "m2"  # Maven writes its local repository: one that links to Debian's
+    for source in DEBIAN_MAVEN_REPO.rglob("*"):
+        target = repo / source.relative_to(DEBIAN_MAVEN_REPO)
+        if source.is_dir() and not source.is_symlink():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.symlink_to(source)
+    root = tmp_path / "roman"
+    shutil.copytree(SAMPLE, root)
+    (root / ".mvn").mkdir()
+    (root / ".mvn" / "maven.config").write_text(f"-Dmaven.repo.local={repo}\n")
+    # The report CI would have: the project's own tests under the agent.
+    report = tmp_path / "jacoco.xml"
+    fresh_jacoco_run(root, tmp_path / "before", report=report)
+    before = tree_digest(root)
+    state = StubState(script={"Roman.parse(String)": [[USES_ASSERTJ, GOOD_PARSE]]})
+    with StubServer(state) as server:
+        result = subprocess.run(
+            [sys.executable, "-m", "covgen", "run", "--root", str(root), "--report", str(report), "--engine", "llm",
+             "--model-url", server.url, "--candidates", "2", "--output", f"json:{tmp_path / 'summary.json'}"],
+            capture_output=True, text=True, timeout=900, env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},
+        )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    (parse,) = [g for g in summary["gaps"] if g["id"].endswith("Roman.parse(String)")]
+    assert sorted(parse["accepted_tests"]) == ["RomanParseTest#readsStandardNumerals", "RomanParseTest#refusesWhatFormatWouldNotWrite"]
+    # AssertJ is not on this project's test classpath: the prompt did not offer it, and javac refuses it.
+    assert [r["verdict"] for r in parse["rejected"]] == ["COMPILE_ERROR"]
+    prompt = state.requests[0]["messages"][1]["content"]
+    assert "JUnit Jupiter Params" in prompt and "AssertJ" not in prompt
+    written = "src/test/java/org/example/roman/RomanCovgenTest.java"
+    after = tree_digest(root)
+    assert {p for p in after if after.get(p) != before.get(p)} == {written, ".covgen/requests.jsonl"}
+    assert not (root / "target").exists()  # Maven built in a copy, never in the user's tree
+    covered = fresh_jacoco_run(root, tmp_path / "after")
+    assert set(parse["gained_lines"]) <= covered["org/example/roman/Roman.java"]

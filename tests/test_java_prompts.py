@@ -227,3 +227,33 @@ def test_the_model_engine_asks_with_junit_prompts_and_reads_java_answers(project
         sources = asyncio.run(scenario(server.url))
     assert sources == (extract_java(ANSWER),) and "class WarehouseCovgenTest" in sources[0]
     assert state.requests[0]["messages"][0]["content"] == SYSTEM
+
+
+def test_structured_answers_for_java_are_asked_for_as_a_test_class(project: Path) -> None:
+    import asyncio
+    import json
+
+    from covgen.engines import Target
+    from covgen.engines.llm import LlmEngine, OpenAICompatBackend
+
+    from support.vllm_stub import StubServer, StubState
+
+    gap, source = gap_for(project, WAREHOUSE, "reserve")
+    units = tuple(find_java_units(source, WAREHOUSE))
+    context = build_java_context(gap, source, units, libraries=[], root=project)
+    target = Target(gap, context.module, source, units, context=context, language="java")
+
+    async def scenario(url: str) -> tuple[str, ...]:
+        backend = OpenAICompatBackend(url, retry_wait=0.01)
+        await backend.start(wait_seconds=5)
+        engine = LlmEngine(backend, candidates=1, structured=True)
+        proposal = await engine.propose(target)
+        await engine.aclose()
+        return proposal.sources
+
+    code = extract_java(ANSWER)
+    state = StubState(script={gap.qualname: [[json.dumps({"code": code})]]})
+    with StubServer(state) as server:
+        assert asyncio.run(scenario(server.url)) == (code,)
+    schema = state.requests[0]["response_format"]["json_schema"]
+    assert schema["name"] == "junit_test_class" and "JUnit 5" in schema["schema"]["properties"]["code"]["description"]

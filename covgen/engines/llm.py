@@ -33,7 +33,6 @@ import httpx
 from covgen.engines import ChatBackend, ChatResult, Message, Proposal, Target
 from covgen.errors import BackendError
 from covgen.extract import extract_structured
-from covgen.prompts.pytest_family import TESTS_SCHEMA
 from covgen.redact import redact_json
 
 __all__ = ["OpenAICompatBackend", "LlmEngine", "AuditLog", "DEFAULT_MODEL_URL", "DEFAULT_REQUEST_TIMEOUT"]
@@ -407,7 +406,8 @@ class LlmEngine:
         if self.seed is not None:
             sampling["seed"] = self.seed
         if self.structured:
-            sampling["response_format"] = {"type": "json_schema", "json_schema": {"name": "pytest_module", "schema": TESTS_SCHEMA}}
+            name, schema = target.pack.answer_schema()
+            sampling["response_format"] = {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
         started = time.monotonic()
         result = await self.backend.chat(messages, n=self.candidates, sampling=sampling)
         seconds = time.monotonic() - started

@@ -63,6 +63,9 @@ class LanguagePack(Protocol):
 
     def messages_for(self, context: PromptContext, *, structured: bool = False) -> list[Message]: ...
 
+    def answer_schema(self) -> tuple[str, dict[str, object]]:
+        """The name and JSON schema of a structured answer (``response_format``)."""
+
     def repair_messages(self, previous: list[Message], answer: str, feedback: str, *, structured: bool = False) -> list[Message]: ...
 
     def render(self, accepted: Sequence[AcceptedTest], root: Path, *, test_dir: str, provenance: str) -> Rendered: ...
@@ -114,6 +117,11 @@ class PythonPack:
         from covgen.screen import Screen, project_modules
 
         return Screen(mode, project_modules(project, modules))
+
+    def answer_schema(self) -> tuple[str, dict[str, object]]:
+        from covgen.prompts.pytest_family import TESTS_SCHEMA
+
+        return "pytest_module", TESTS_SCHEMA
 
     def messages_for(self, context: PromptContext, *, structured: bool = False) -> list[Message]:
         from covgen.prompts.pytest_family import messages_for
@@ -200,6 +208,11 @@ class JavaPack:
         from covgen.screen.java import JavaScreen, project_packages
 
         return JavaScreen(mode, project_packages(project, modules))
+
+    def answer_schema(self) -> tuple[str, dict[str, object]]:
+        from covgen.prompts.junit_family import TESTS_SCHEMA
+
+        return "junit_test_class", TESTS_SCHEMA
 
     def messages_for(self, context: PromptContext, *, structured: bool = False) -> list[Message]:
         from covgen.prompts.junit_family import messages_for

@@ -112,11 +112,23 @@ def test_a_bad_recording_is_an_input_error_not_a_dead_server(project: Path, tmp_
     assert tree_digest(project) == before
 
 
-def test_gaps_the_run_cannot_fill_are_named_not_dropped() -> None:
-    java = FIXTURES / "java"
-    listed = subprocess.run([sys.executable, "-m", "covgen", "gaps", str(java / "reports/jacoco.xml"), "--root", str(java), "--json"],
-                            capture_output=True, text=True, timeout=120)
-    total = len(json.loads(listed.stdout)["gaps"])
-    result = covgen_run(java, "--report", str(java / "reports/jacoco.xml"), "--dry-run")
+def test_gaps_the_run_cannot_fill_are_named_not_dropped(tmp_path: Path) -> None:
+    project = tmp_path / "web"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "app.js").write_text("function add(a, b) {\n  return a + b;\n}\nmodule.exports = { add };\n")
+    report = tmp_path / "lcov.info"
+    report.write_text("TN:\nSF:src/app.js\nFN:1,add\nFNDA:0,add\nDA:1,1\nDA:2,0\nDA:4,1\nend_of_record\n")
+    result = covgen_run(project, "--report", str(report), "--dry-run")
     assert result.returncode == 0, result.stderr
-    assert f"covgen: warning: {total} java gaps: covgen run writes tests for python only so far (JUnit 5 is the next stage); `covgen gaps` lists them" in result.stderr
+    assert "covgen: warning: 1 gaps in js files: no language pack for them; `covgen gaps` lists them" in result.stderr
+
+
+def test_java_gaps_without_a_model_say_so_per_gap(tmp_path: Path) -> None:
+    java = tmp_path / "java"
+    shutil.copytree(FIXTURES / "java", java)
+    summary = tmp_path / "summary.json"
+    result = covgen_run(java, "--report", str(java / "reports/jacoco.xml"), "--engine", "explore", "--max-gaps", "2",
+                        "--output", f"json:{summary}")
+    assert result.returncode == 0, result.stderr
+    gaps = json.loads(summary.read_text())["gaps"]
+    assert len(gaps) == 2 and all(g["outcome"] == "NO_CANDIDATE" and "need a model server" in g["reason"] for g in gaps), gaps

@@ -128,7 +128,7 @@ def gaps(
               help="Budget per gap in calls instead of seconds: the same tests however fast the machine is.")
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path), help="Record model answers to this JSONL file.")
 @click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), help="Replay answers recorded with --record.")
-@click.option("--test-dir", help="Where generated tests go (default tests/covgen).")
+@click.option("--test-dir", help="Where generated tests go (default: tests/covgen for Python; beside the package under src/test/java for Java).")
 @click.option("--sandbox", type=click.Choice(["auto", "strict"]), help="strict: refuse to run without filesystem and network isolation (bubblewrap).")
 @click.option("--screen", type=click.Choice(["strict", "permissive"]),
               help="strict (default): candidates may reach only covgen's allowlist; permissive: the older denylist.")

@@ -19,108 +19,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.gate_project import coverage_reports, git, make_repo
 
 from covgen.adapters import read_report
 from covgen.diffscope import diff_changes
 from covgen.gate import Thresholds, evaluate_gate
-
-PRICING_BASE = """\
-def total(prices):
-    result = 0
-    for price in prices:
-        result += price
-    return result
-"""
-PRICING_FEATURE = PRICING_BASE + """
-
-def discount(price, code):
-    if code == "HALF":
-        return price / 2
-    if code == "TENTH":
-        return price * 0.9
-    return price
-"""
-LEGACY = """\
-def shout(text):
-    return text.upper()
-
-
-def whisper(text):
-    return text.lower()
-"""
-TESTS_BASE = """\
-from shop.pricing import total
-
-
-def test_total():
-    assert total([1, 2]) == 3
-"""
-TESTS_FEATURE = """\
-from shop.extra import double
-from shop.pricing import discount, total
-
-
-def test_total():
-    assert total([1, 2]) == 3
-
-
-def test_half():
-    assert discount(10, "HALF") == 5
-
-
-def test_double():
-    assert double(2) == 4
-"""
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", *args],
-                          check=True, capture_output=True, text=True).stdout
-
-
-def coverage_reports(root: Path, out: Path, *, cwd: Path | None = None, kinds: tuple[str, ...] = ("json", "lcov", "xml")) -> dict[str, Path]:
-    """Run the project's tests under coverage.py (branch) and write the report formats asked for."""
-    out.mkdir(parents=True, exist_ok=True)
-    data = out / ".coverage"
-    subprocess.run([sys.executable, "-m", "coverage", "run", "--branch", "--source=shop", f"--data-file={data}",
-                    "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=root, check=True, capture_output=True)
-    reports = {"coveragepy": out / "coverage.json", "lcov": out / "coverage.lcov", "cobertura": out / "coverage.xml"}
-    for kind, path in (("json", reports["coveragepy"]), ("lcov", reports["lcov"]), ("xml", reports["cobertura"])):
-        if kind not in kinds:
-            continue
-        subprocess.run([sys.executable, "-m", "coverage", kind, f"--data-file={data}", "-o", str(path)],
-                       cwd=cwd or root, check=True, capture_output=True)
-    return reports
-
-
-def make_repo(root: Path) -> None:
-    """``main`` with the base project, ``feature`` checked out with the changes described above."""
-    (root / "shop").mkdir(parents=True)
-    (root / "tests").mkdir()
-    (root / "shop" / "__init__.py").write_text("")
-    (root / "shop" / "pricing.py").write_text(PRICING_BASE)
-    (root / "shop" / "legacy.py").write_text(LEGACY)
-    (root / "shop" / "gone.py").write_text("def old():\n    return 1\n")
-    (root / "tests" / "test_pricing.py").write_text(TESTS_BASE)
-    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
-    (root / ".gitignore").write_text("out/\n.coverage*\n__pycache__/\n")
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "base")
-    git(root, "checkout", "-qb", "feature")
-    (root / "shop" / "pricing.py").write_text(PRICING_FEATURE)
-    git(root, "mv", "shop/legacy.py", "shop/util.py")
-    (root / "shop" / "util.py").write_text(LEGACY.replace("text.lower()", 'text.lower() + "..."'))
-    git(root, "rm", "-q", "shop/gone.py")
-    (root / "shop" / "extra.py").write_text("def double(x):\n    return 2 * x\n")
-    (root / "tests" / "test_pricing.py").write_text(TESTS_FEATURE)
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "feature")
 
 
 @pytest.fixture(scope="module")
@@ -272,3 +178,27 @@ def test_jacoco_branches_on_changed_lines(tmp_path: Path, producers) -> None:
     assert sign.name == "Calc.sign(int)" and sign.uncovered_lines == (12,)
     assert [(b.line, b.covered, b.total, b.missing_targets) for b in sign.missed_branches] == [(9, 1, 2, ()), (12, 0, 2, ())]
     assert result.passed
+
+
+@pytest.mark.e2e
+def test_fill_turns_a_failing_gate_into_a_passing_one(tmp_path: Path, covgen) -> None:
+    """One covgen run: the model-free engine writes tests for ``discount`` and ``whisper``, the
+    project's own test command measures again in the sandbox, and the gate passes."""
+    root = tmp_path / "repo"
+    make_repo(root)
+    report = coverage_reports(root, tmp_path / "out", kinds=("json",))["coveragepy"]
+    out = tmp_path / "gate.json"
+    result = covgen("gate", report, "--root", root, "--diff", "main", "--every-changed-line", "--fill", "--engine", "explore",
+                    "--explore-attempts", "100", "--test-cmd", "python -m pytest -q", "--output", f"json:{out}")
+    assert result.code == 0, result.out + result.err
+    document = json.loads(out.read_text())
+    filled = document["filled"]
+    assert filled["before"]["passed"] is False and filled["before"]["diff_lines"]["covered"] == 5
+    assert filled["gaps_targeted"] == 2 and filled["tests_accepted"] >= 2
+    assert "re-measured with 'python -m pytest -q'" in filled["remeasured"]
+    assert document["diff"]["lines"] == {"covered": 9, "total": 9, "percent": 100.0} and document["passed"] is True
+    # The tests are in the tree for the PR, and the project's own suite passes with them.
+    written = sorted(filled["files_written"])
+    assert written == ["tests/covgen/test_shop_pricing_covgen.py", "tests/covgen/test_shop_util_covgen.py"]
+    assert all((root / path).is_file() for path in written)
+    assert "covgen: filled shop/pricing.py::discount:" in result.out

@@ -249,6 +249,9 @@ def _fill(root: Path, settings: Settings, reports: tuple[Path, ...], report: Cov
     plan = plan_fill(root, settings, reports, before)
     for warning in plan.warnings:
         click.echo(f"covgen: warning: {warning}", err=True)
+    if not plan.gaps:
+        click.echo("covgen: --fill: no changed method covgen can write tests for; gating as measured", err=True)
+        return before
     with ProgressReporter() as progress:
         summary = asyncio.run(_until_stopped(api.run(root, plan, settings, progress=progress)))
     for gap in summary.gaps:

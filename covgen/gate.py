@@ -217,7 +217,9 @@ def _diff_coverage(files: Sequence[FileCoverage], root: Path, changes: DiffChang
 
 
 def _is_source(root: Path, path: str) -> bool:
-    return path.endswith((".py", ".java")) and (root / path).is_file() and "/test" not in f"/{path}"
+    """A changed file a report should have measured: source, not a test (reports leave tests out)."""
+    tests = any(part.startswith("test") for part in path.split("/"))
+    return path.endswith((".py", ".java")) and not tests and (root / path).is_file()
 
 
 def _by_method(file: FileCoverage, root: Path, uncovered: Sequence[int], missed: Sequence[BranchMiss], warnings: list[str]) -> tuple[MethodMiss, ...]:

@@ -69,6 +69,7 @@ def test_diff_and_total_coverage_by_hand_checked_numbers(project: dict[str, Path
     targets = [b.missing_targets for b in discount.missed_branches]
     assert targets == ([(), ()] if kind == "lcov" else [(11,), (12, 13)])
     assert result.thresholds == () and result.passed
+    assert result.warnings == ()  # the changed test file is not a source the report should have measured
 
 
 def test_thresholds_decide_the_exit_code(project: dict[str, Path], covgen, tmp_path: Path) -> None:
@@ -92,7 +93,8 @@ def test_thresholds_decide_the_exit_code(project: dict[str, Path], covgen, tmp_p
     ]
     assert document["diff"]["files"][0]["methods"][0]["uncovered_lines"] == [11, 12, 13]
     assert "shop/util.py (renamed from shop/legacy.py)" in strict.out
-    assert "whisper: lines 6" in strict.out
+    assert "    whisper: line 6\n" in strict.out
+    assert "    discount: lines 11-13; branch line 9: 1 of 2 outcomes ran (never to line 11); branch line 11" in strict.out
     # No threshold: a report, exit 0 however low the coverage.
     assert covgen("gate", report, "--root", root, "--diff", "main").code == 0
 

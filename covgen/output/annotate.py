@@ -1,9 +1,8 @@
-"""GitHub workflow commands (``::warning file=…,line=…::…``) that put findings beside the code (``--output annotations:-``).
-
-The module is not named ``annotations``: ``from __future__ import annotations`` in the package would shadow it.
+"""GitHub workflow commands (``::warning file=…,line=…::…``) that put findings beside the code.
 
 GitHub shows at most 10 warning annotations per step, so the most important come first and a
-notice says how many more there are.
+notice says how many more there are. (Not named ``annotations``: the package's
+``from __future__ import annotations`` would shadow that name.)
 """
 
 from __future__ import annotations
@@ -41,6 +40,8 @@ def gate_annotations(result: GateResult) -> list[Annotation]:
             span = f"line {start}" if start == end else f"lines {start}-{end}"
             out.append(Annotation(path, "Uncovered changed lines", f"{method.name}: {span} changed and no test runs them", start, end))
         for branch in method.missed_branches:
+            if branch.line in method.uncovered_lines:
+                continue  # a line that never ran took none of its branches: its line annotation says so
             out.append(Annotation(path, "Missed changed branch", f"{method.name}: branch on {describe_branch(branch)}", branch.line, branch.line))
     return out
 

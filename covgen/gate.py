@@ -179,9 +179,11 @@ def evaluate_gate(
 
 
 def _at_least(name: str, required: float, ratio: Ratio) -> Threshold:
-    # Nothing to measure (a diff of comments only) cannot fall short, as in diff-cover.
+    # Nothing to measure (a diff of comments only) cannot fall short, as in diff-cover. The
+    # percentage shown (two decimals) is the one compared, as coverage.py's fail_under does, so
+    # "55.56% (required 55.56%)" never fails.
     actual = ratio.percent
-    return Threshold(name, required, actual, actual is None or 100 * ratio.covered >= required * ratio.total)
+    return Threshold(name, required, actual, actual is None or actual >= required)
 
 
 def _diff_coverage(files: Sequence[FileCoverage], root: Path, changes: DiffChanges, warnings: list[str]) -> DiffCoverage:

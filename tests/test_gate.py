@@ -82,7 +82,8 @@ def test_thresholds_decide_the_exit_code(project: dict[str, Path], covgen, tmp_p
     assert failed.code == 1
     assert "covgen: error: gate failed: total lines 58.82% < 59%" in failed.err
     assert "FAILED: total lines 58.82% (required 59%)" in failed.out
-    assert covgen("gate", report, "--root", root, "--diff", "main", "--diff-fail-under", "55").code == 0
+    assert covgen("gate", report, "--root", root, "--diff", "main", "--diff-fail-under", "55.56").code == 0  # as shown
+    assert covgen("gate", report, "--root", root, "--diff", "main", "--diff-fail-under", "55.57").code == 1
     out = tmp_path / "gate.json"
     strict = covgen("gate", report, "--root", root, "--diff", "main", "--diff-fail-under", "55", "--every-changed-line",
                     "--output", f"json:{out}")

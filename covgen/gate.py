@@ -7,13 +7,13 @@ a renamed file's unmoved lines are not changes, a deleted file has nothing left 
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from covgen.diffscope import DiffChanges
 from covgen.errors import SourceError, UsageError
+from covgen.gaps import selected
 from covgen.languages import find_units, supports
 from covgen.model import CodeUnit, CoverageReport, FileCoverage
 
@@ -159,7 +159,7 @@ def evaluate_gate(
     exclude: Sequence[str] = (),
 ) -> GateResult:
     """Measure the report (and, given `changes`, its changed lines) and check the thresholds."""
-    files = [f for f in report.files if _selected(f.path, include, exclude)]
+    files = [f for f in report.files if selected(f.path, include, exclude)]
     totals_lines = Ratio(sum(len(f.covered_lines) for f in files), sum(len(f.covered_lines) + len(f.uncovered_lines) for f in files))
     totals_branches = Ratio(sum(b.covered for f in files for b in f.branches), sum(b.total for f in files for b in f.branches))
     warnings: list[str] = []
@@ -274,9 +274,3 @@ def line_ranges(lines: Iterable[int]) -> list[tuple[int, int]]:
         else:
             runs.append((line, line))
     return runs
-
-
-def _selected(path: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
-    if include and not any(fnmatch.fnmatchcase(path, pattern) for pattern in include):
-        return False
-    return not any(fnmatch.fnmatchcase(path, pattern) for pattern in exclude)

@@ -61,12 +61,12 @@ def _result(rule: str, level: str, text: str, path: str, start: int | None, end:
 
 
 def _log(results: list[dict[str, Any]]) -> str:
-    from importlib.metadata import version
+    import covgen
 
     rules = [{"id": rule, "shortDescription": {"text": short}, "fullDescription": {"text": full}} for rule, (short, full) in RULES.items()]
     log = {
         "$schema": _SCHEMA,
         "version": "2.1.0",
-        "runs": [{"tool": {"driver": {"name": "covgen", "version": version("covgen"), "rules": rules}}, "results": results}],
+        "runs": [{"tool": {"driver": {"name": "covgen", "version": str(covgen.__version__), "rules": rules}}, "results": results}],
     }
     return json.dumps(log, indent=2) + "\n"

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,7 +17,10 @@ import click
 from covgen.errors import CovgenError
 
 if TYPE_CHECKING:  # the CLI imports nothing heavy until a command runs
-    from covgen.model import Gap
+    from covgen.config import Settings
+    from covgen.diffscope import DiffChanges
+    from covgen.gate import GateResult, Thresholds
+    from covgen.model import CoverageReport, Gap
 
 __all__ = ["main", "cli"]
 
@@ -28,6 +32,8 @@ EXIT_USAGE = 2
 EXIT_BACKEND = 3
 #: A bug in covgen, not in what it was given: distinct from a usage error, so CI can tell.
 EXIT_INTERNAL = 4
+
+_OUTPUT_HELP = "Also write KIND:PATH, KIND one of json, markdown, annotations, sarif, junit; PATH - is stdout (comma-separated)."
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -110,7 +116,7 @@ def gaps(
 @click.option("--budget-seconds", type=float,
               help="Stop asking the engine after this many seconds (answers still in flight are dropped); what was proven is kept.")
 @click.option("--dry-run", is_flag=True, help="Show the gaps and the prompts; call nothing, run nothing, write nothing.")
-@click.option("--output", "outputs", metavar="KIND:PATH[,…]", help="Also write json:PATH and/or markdown:PATH.")
+@click.option("--output", "outputs", metavar="KIND:PATH[,…]", help=_OUTPUT_HELP)
 @click.option("--python", "python_path", help="Interpreter of the project's environment (default: covgen's own).")
 @click.option("--concurrency", type=int, help="Requests in flight at once (default 32).")
 @click.option("--candidates", type=int, help="Candidates per request, vLLM's n (default 4).")
@@ -158,13 +164,109 @@ def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: s
 
     with ProgressReporter() as progress:
         summary = asyncio.run(_until_stopped(api.run(root, plan, settings, record=record, replay=replay, progress=progress)))
-    from covgen.output import write_atomically
-    from covgen.output.runsummary import print_summary, summary_document, summary_markdown
+    from covgen.output.runsummary import print_summary
+    from covgen.output.targets import write_run_outputs
 
     print_summary(summary, sys.stdout)
-    for kind, path in targets:
-        text = json.dumps(summary_document(summary), indent=2) + "\n" if kind == "json" else summary_markdown(summary)
-        write_atomically(path, text)
+    write_run_outputs(targets, summary)
+
+
+@cli.command()
+@click.argument("reports", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True, help="Project root.")
+@click.option("--format", "report_format", type=click.Choice(["lcov", "cobertura", "jacoco", "coveragepy"]), help="Report format (default: sniffed).")
+@click.option("--fail-under", type=click.FloatRange(0, 100), metavar="PCT", help="Fail when total line coverage is below PCT.")
+@click.option("--diff", "diff_ref", metavar="REF", help="Measure the lines changed since the merge base with REF.")
+@click.option("--diff-fail-under", type=click.FloatRange(0, 100), metavar="PCT", help="Fail when coverage of the changed lines is below PCT.")
+@click.option("--every-changed-line", is_flag=True, help="Fail while any changed executable line is uncovered.")
+@click.option("--fill", is_flag=True, help="First generate tests for the changed methods with uncovered changed lines, then gate.")
+@click.option("--test-cmd", help='With --fill: measure again by running this command under coverage in the sandbox, e.g. "pytest -q".')
+@click.option("--engine", type=click.Choice(["auto", "llm", "explore", "hybrid", "replay", "vllm"]), help="With --fill: the engine (default auto).")
+@click.option("--model-url", envvar="COVGEN_MODEL_URL", help="With --fill: vLLM OpenAI-compatible base URL (env COVGEN_MODEL_URL).")
+@click.option("--model", envvar="COVGEN_MODEL", help="With --fill: served model name (env COVGEN_MODEL).")
+@click.option("--max-gaps", type=int, help="With --fill: target at most N methods.")
+@click.option("--budget-seconds", type=float, help="With --fill: stop asking the engine after S seconds.")
+@click.option("--explore-seconds", type=float, help="With --fill: exploration budget per method for the model-free engine.")
+@click.option("--explore-attempts", type=int, help="With --fill: exploration budget per method in calls.")
+@click.option("--test-dir", help="With --fill: where generated tests go (default tests/covgen).")
+@click.option("--python", "python", help="With --fill: interpreter of the project's environment (default: covgen's own).")
+@click.option("--sandbox", type=click.Choice(["auto", "strict"]), help="With --fill: strict refuses to run without bubblewrap's isolation.")
+@click.option("--output", "outputs", metavar="KIND:PATH[,…]", help=_OUTPUT_HELP)
+def gate(reports: tuple[Path, ...], root: Path, report_format: str | None, fail_under: float | None, diff_ref: str | None,
+         diff_fail_under: float | None, every_changed_line: bool, fill: bool, test_cmd: str | None, outputs: str | None,
+         **flags: object) -> None:
+    """Check total and changed-line coverage of REPORTS against thresholds (exit 1 when one fails)."""
+    from covgen.config import load_settings
+    from covgen.gate import Thresholds
+
+    if not root.is_dir():
+        raise click.BadParameter(f"{root} is not a directory", param_hint="--root")
+    if (diff_fail_under is not None or every_changed_line or fill) and diff_ref is None:
+        raise click.UsageError("--diff-fail-under, --every-changed-line and --fill need --diff REF")
+    if test_cmd and not fill:
+        raise click.UsageError("--test-cmd measures again after --fill; give --fill too")
+    targets = _parse_outputs(outputs)
+    settings = load_settings(root, {"format": report_format, **flags})
+    thresholds = Thresholds(fail_under, diff_fail_under, every_changed_line)
+    from covgen.adapters import read_reports
+
+    report = read_reports(reports, fmt=settings.format, root=root, source_roots=settings.source_roots)
+    changes = None
+    if diff_ref is not None:
+        from covgen.diffscope import diff_changes
+
+        changes = diff_changes(root, diff_ref)
+    result = _evaluate(root, settings, report, changes, thresholds)
+    if fill and result.diff is not None and result.diff.files:
+        result = _fill(root, settings, reports, report, changes, result, thresholds, test_cmd)
+    elif fill:
+        click.echo("covgen: --fill: every changed line is covered; nothing to fill", err=True)
+    from covgen.output.gatereport import print_gate
+    from covgen.output.targets import write_gate_outputs
+
+    print_gate(result, sys.stdout)
+    write_gate_outputs(targets, result)
+    if not result.passed:
+        from covgen.errors import GateFailed
+
+        failed = "; ".join(f"{t.name} {t.actual}% < {t.required:g}%" for t in result.thresholds if not t.passed)
+        raise GateFailed(f"gate failed: {failed}")
+
+
+def _evaluate(root: Path, settings: Settings, report: CoverageReport, changes: DiffChanges | None, thresholds: Thresholds) -> GateResult:
+    from covgen.gate import evaluate_gate
+
+    result = evaluate_gate(report, root.resolve(), thresholds, changes=changes, include=settings.include, exclude=settings.exclude)
+    return replace(result, warnings=(*report.warnings, *result.warnings))
+
+
+def _fill(root: Path, settings: Settings, reports: tuple[Path, ...], report: CoverageReport, changes: DiffChanges | None,
+          before: GateResult, thresholds: Thresholds, test_cmd: str | None) -> GateResult:
+    """Generate for the changed methods, measure again, gate again on the same changes.
+
+    The diff is the one read before the fill: the test files covgen writes are not the change
+    under review, and counting their own (full) coverage would flatter the diff.
+    """
+    from covgen import api
+    from covgen.gate import Filled
+    from covgen.gatefill import plan_fill, remeasure
+    from covgen.output.progress import ProgressReporter
+
+    plan = plan_fill(root, settings, reports, before)
+    for warning in plan.warnings:
+        click.echo(f"covgen: warning: {warning}", err=True)
+    if not plan.gaps:
+        click.echo("covgen: --fill: no changed method covgen can write tests for; gating as measured", err=True)
+        return before
+    with ProgressReporter() as progress:
+        summary = asyncio.run(_until_stopped(api.run(root, plan, settings, progress=progress)))
+    for gap in summary.gaps:
+        if gap.accepted_tests:
+            click.echo(f"covgen: filled {gap.gap_id}: {', '.join(gap.accepted_tests)} (+{len(gap.gained_lines)} line(s))")
+    after, how = remeasure(root, settings, report, summary, test_cmd)
+    filled = Filled(len(plan.gaps), summary.accepted, summary.files_written, how, before)
+    result = _evaluate(root, settings, after, changes, thresholds)
+    return replace(result, filled=filled, warnings=(*result.warnings, *summary.warnings))
 
 
 def _dry_run(root: Path, gaps: list[Gap], engine: str, test_dir: str) -> None:
@@ -183,13 +285,17 @@ def _dry_run(root: Path, gaps: list[Gap], engine: str, test_dir: str) -> None:
 
 
 def _parse_outputs(outputs: str | None) -> list[tuple[str, Path]]:
+    """``json:out.json,annotations:-`` → [(kind, path)]; ``-`` is stdout."""
+    from covgen.output import OUTPUT_KINDS
+
     parsed = []
     for item in (outputs or "").split(","):
         if not item.strip():
             continue
-        kind, sep, path = item.partition(":")
-        if not sep or kind not in ("json", "markdown") or not path:
-            raise click.BadParameter(f"{item!r}: use json:PATH or markdown:PATH", param_hint="--output")
+        kind, sep, path = item.strip().partition(":")
+        if not sep or kind not in OUTPUT_KINDS or not path:
+            raise click.BadParameter(f"{item!r}: use KIND:PATH with KIND one of {', '.join(OUTPUT_KINDS)} (PATH - is stdout)",
+                                     param_hint="--output")
         parsed.append((kind, Path(path)))
     return parsed
 

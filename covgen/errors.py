@@ -9,6 +9,7 @@
   - SandboxError       candidates cannot be run safely here          (exit 2)
   - BuildError         a Java project's classes and classpath cannot be found (exit 2)
   - BackendError       the model server is unreachable or failing    (exit 3)
+  - GateFailed         a threshold the user set was not met          (exit 1)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "SandboxError",
     "BuildError",
     "BackendError",
+    "GateFailed",
     "CovgenWarning",
 ]
 
@@ -83,6 +85,13 @@ class BackendError(CovgenError):
     def __init__(self, message: str, *, slug: str | None = None, fatal: bool = True) -> None:
         super().__init__(message, slug=slug)
         self.fatal = fatal
+
+
+class GateFailed(CovgenError):
+    """A threshold the user set was not met: the one failure that is not an error (exit 1)."""
+
+    exit_code = 1
+    default_slug = "gate-failed"
 
 
 class CovgenWarning(UserWarning):

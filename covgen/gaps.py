@@ -12,7 +12,7 @@ from covgen.languages import find_units, supports
 from covgen.model import CodeUnit, CoverageReport, FileCoverage, Gap, ReportMethod
 from covgen.sources import read_source
 
-__all__ = ["GapSearch", "find_gaps", "rank_key"]
+__all__ = ["GapSearch", "find_gaps", "rank_key", "selected"]
 
 #: JaCoCo methods a test never targets directly: compiler-made or class initialisers.
 _SYNTHETIC_PREFIXES = ("lambda$", "access$", "$deserializeLambda$", "$values")
@@ -46,7 +46,7 @@ def find_gaps(
     warnings: list[str] = []
     gaps: list[Gap] = []
     for file in report.files:
-        if not _selected(file.path, include, exclude):
+        if not selected(file.path, include, exclude):
             continue
         if changed is not None and file.path not in changed:
             continue
@@ -72,7 +72,8 @@ def _size(gap: Gap) -> int:
     return len(gap.uncovered_lines) or (1 if gap.missed_branches else 0)
 
 
-def _selected(path: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
+def selected(path: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
+    """Say whether `path` passes the include and exclude globs (``*`` crosses ``/``)."""
     if include and not any(fnmatch.fnmatchcase(path, pattern) for pattern in include):
         return False
     return not any(fnmatch.fnmatchcase(path, pattern) for pattern in exclude)

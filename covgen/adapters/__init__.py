@@ -6,6 +6,7 @@ The format is told by the content, never by the file name: CI artifacts are rena
 from __future__ import annotations
 
 import gc
+from dataclasses import replace
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -88,7 +89,9 @@ def read_reports(
     finally:
         if collecting:
             gc.enable()
-    return reports[0] if len(reports) == 1 else merge_reports(reports)
+    report = reports[0] if len(reports) == 1 else merge_reports(reports)
+    notes = resolver.mapping_notes()
+    return replace(report, warnings=(*report.warnings, *notes)) if notes else report
 
 
 def _read_one(path: Path, fmt: str | None, resolver: PathResolver) -> CoverageReport:

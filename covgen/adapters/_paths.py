@@ -36,6 +36,8 @@ class PathResolver:
         self.root = root.resolve()
         self.source_roots = tuple(source_roots)
         self._java_index: dict[str, str] | None = None
+        #: Prefixes stripped from paths of another machine → how many files they matched.
+        self.mapped: dict[str, int] = {}
 
     def resolve(self, raw: str, bases: Iterable[str] = ()) -> Resolved:
         """Find `raw` (absolute, or relative to one of `bases` or to the root) under the root."""
@@ -51,16 +53,26 @@ class PathResolver:
         for candidate in candidates:
             if candidate.is_file():
                 return Resolved(self._relative(candidate), True)
-        # A report written on another machine (CI, Windows) names files under a root we do not
-        # have; its tail usually still names the file in this checkout.
-        parts = [part for part in spelt.split("/") if part]
-        for start in range(1, len(parts)):
-            if ".." in parts[start:]:
-                continue  # a tail that climbs out is not a file of this checkout
-            tail = "/".join(parts[start:])
-            if (self.root / tail).is_file():
-                return Resolved(tail, True)
+        # A report written on another machine (CI in /builds/x, Windows) names files under a
+        # root we do not have; its tail usually still names the file in this checkout. A
+        # Cobertura <source> from there is part of the path too (`src/` of src/pkg/mod.py).
+        spellings = [spelt, *(f"{base.replace(chr(92), '/').rstrip('/')}/{spelt}" for base in bases if not spelt.startswith("/"))]
+        for spelling in spellings:
+            parts = [part for part in spelling.split("/") if part]
+            for start in range(1, len(parts)):
+                if ".." in parts[start:]:
+                    continue  # a tail that climbs out is not a file of this checkout
+                tail = "/".join(parts[start:])
+                if (self.root / tail).is_file():
+                    prefix = "/" * spelling.startswith("/") + "/".join(parts[:start]) + "/"
+                    self.mapped[prefix] = self.mapped.get(prefix, 0) + 1
+                    return Resolved(tail, True)
         return Resolved(self._relative(candidates[0]) if candidates else spelt, False)
+
+    def mapping_notes(self) -> list[str]:
+        """Say which foreign prefixes were stripped, so a user sees how paths were matched."""
+        return [f"report paths under {prefix} ({count} file(s)) were read as paths under the root {self.root}"
+                for prefix, count in sorted(self.mapped.items())]
 
     def resolve_java(self, package: str, source_file: str) -> Resolved:
         """Find JaCoCo's ``package/SourceFile.java`` under the project's source roots."""

@@ -6,7 +6,10 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_atomically"]
+__all__ = ["OUTPUT_KINDS", "write_atomically"]
+
+#: What ``--output kind:path`` can write, for ``run`` and ``gate`` alike (``covgen.output.targets``).
+OUTPUT_KINDS = ("json", "markdown", "annotations", "sarif", "junit")
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -15,9 +15,11 @@ __all__ = ["ProgressReporter"]
 class ProgressReporter:
     """Call with (done, total, message) as gaps finish; use as a context manager."""
 
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
-        self.interactive = stream.isatty()
+    def __init__(self, stream: TextIO | None = None) -> None:
+        # Looked up per call, not bound at import: pytest's capture (or the pytest plugin's
+        # session) swaps sys.stderr, and a stream bound at import would be a closed one later.
+        self.stream = stream if stream is not None else sys.stderr
+        self.interactive = self.stream.isatty()
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         self._total = 0

@@ -44,7 +44,7 @@ def plan_run(
 
         report = measure_suite(root, test_cmd, python_of(settings))
     else:
-        report = read_reports(reports, fmt=settings.format, root=root, source_roots=_source_roots(settings))
+        report = read_reports(reports, fmt=settings.format, root=root, source_roots=source_roots_of(settings))
     changed = None
     if diff_ref is not None:
         from covgen.diffscope import changed_lines
@@ -141,7 +141,7 @@ def _combined(summaries: Sequence[RunSummary], report: CoverageReport) -> RunSum
     )
 
 
-def _source_roots(settings: Settings) -> tuple[str, ...]:
+def source_roots_of(settings: Settings) -> tuple[str, ...]:
     """Where report paths resolve: a Java --source-root first."""
     return (settings.source_root, *settings.source_roots) if settings.source_root else settings.source_roots
 

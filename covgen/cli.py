@@ -7,7 +7,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -65,6 +65,7 @@ def gaps(
 ) -> None:
     """List the methods that REPORTS (lcov, Cobertura, JaCoCo, coverage.py JSON) say tests never reach."""
     from covgen.adapters import read_reports
+    from covgen.api import source_roots_of
     from covgen.config import load_settings
     from covgen.gaps import find_gaps
 
@@ -74,7 +75,7 @@ def gaps(
         root,
         {"format": report_format, "include": include, "exclude": exclude, "max_gaps": max_gaps, "min_lines": min_lines},
     )
-    report = read_reports(reports, fmt=settings.format, root=root, source_roots=settings.source_roots)
+    report = read_reports(reports, fmt=settings.format, root=root, source_roots=source_roots_of(settings))
     changed = None
     if diff_ref is not None:
         from covgen.diffscope import changed_lines
@@ -99,6 +100,18 @@ def gaps(
         from covgen.output.console import print_gaps
 
         print_gaps(report, search, sys.stdout)
+
+
+def _java_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The flags that find a Java project's classes and tools, for every command that runs Java tests."""
+    for option in reversed((
+        click.option("--classpath", metavar="CP", help="Java: compiled classes and test libraries (default: from Maven, Gradle, or the sources compiled)."),
+        click.option("--source-root", metavar="DIR", help="Java: the production sources' folder (default src/main/java)."),
+        click.option("--jacoco-agent", metavar="JAR", help="Java: the JaCoCo agent (default: the local Maven repository, else /usr/share/java)."),
+        click.option("--junit-launcher", metavar="JAR", help="Java: junit-platform-console-standalone (default: as for --jacoco-agent)."),
+    )):
+        command = option(command)
+    return command
 
 
 @cli.command()
@@ -138,10 +151,7 @@ def gaps(
 @click.option("--sandbox", type=click.Choice(["auto", "strict"]), help="strict: refuse to run without filesystem and network isolation (bubblewrap).")
 @click.option("--screen", type=click.Choice(["strict", "permissive"]),
               help="strict (default): candidates may reach only covgen's allowlist; permissive: the older denylist.")
-@click.option("--classpath", metavar="CP", help="Java: compiled classes and test libraries (default: from Maven, Gradle, or the sources compiled).")
-@click.option("--source-root", metavar="DIR", help="Java: the production sources' folder (default src/main/java).")
-@click.option("--jacoco-agent", metavar="JAR", help="Java: the JaCoCo agent (default: the local Maven repository, else /usr/share/java).")
-@click.option("--junit-launcher", metavar="JAR", help="Java: junit-platform-console-standalone (default: as for --jacoco-agent).")
+@_java_options
 def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: str | None, dry_run: bool,
         outputs: str | None, record: Path | None, replay: Path | None, python_path: str | None, **flags: object) -> None:
     """Generate tests for uncovered methods and keep only the ones proven to pass and add coverage."""
@@ -192,6 +202,7 @@ def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: s
 @click.option("--python", "python", help="With --fill: interpreter of the project's environment (default: covgen's own).")
 @click.option("--sandbox", type=click.Choice(["auto", "strict"]), help="With --fill: strict refuses to run without bubblewrap's isolation.")
 @click.option("--output", "outputs", metavar="KIND:PATH[,…]", help=_OUTPUT_HELP)
+@_java_options
 def gate(reports: tuple[Path, ...], root: Path, report_format: str | None, fail_under: float | None, diff_ref: str | None,
          diff_fail_under: float | None, every_changed_line: bool, fill: bool, test_cmd: str | None, outputs: str | None,
          **flags: object) -> None:
@@ -209,8 +220,9 @@ def gate(reports: tuple[Path, ...], root: Path, report_format: str | None, fail_
     settings = load_settings(root, {"format": report_format, **flags})
     thresholds = Thresholds(fail_under, diff_fail_under, every_changed_line)
     from covgen.adapters import read_reports
+    from covgen.api import source_roots_of
 
-    report = read_reports(reports, fmt=settings.format, root=root, source_roots=settings.source_roots)
+    report = read_reports(reports, fmt=settings.format, root=root, source_roots=source_roots_of(settings))
     changes = None
     if diff_ref is not None:
         from covgen.diffscope import diff_changes

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ from covgen.model import CoverageReport, Gap
 if TYPE_CHECKING:
     from covgen.config import Settings
     from covgen.pipeline import Progress, RunSummary
+    from covgen.shard import Shard, ShardInfo
 
 __all__ = ["RunPlan", "plan_run", "run"]
 
@@ -30,12 +31,15 @@ class RunPlan:
     report: CoverageReport
     gaps: tuple[Gap, ...]
     warnings: tuple[str, ...]
+    #: Set when the run is one shard of several: which, and what it owns.
+    shard: ShardInfo | None = None
 
 
 def plan_run(
     root: Path, settings: Settings, *, reports: Sequence[Path] = (), test_cmd: str | None = None, diff_ref: str | None = None,
+    shard: Shard | None = None,
 ) -> RunPlan:
-    """Read `reports` (or run `test_cmd` under coverage), scope to `diff_ref`, and find the gaps."""
+    """Read `reports` (or run `test_cmd` under coverage), scope to `diff_ref`, find the gaps, keep `shard`'s."""
     from covgen.adapters import read_reports
     from covgen.gaps import find_gaps
 
@@ -55,7 +59,13 @@ def plan_run(
         max_gaps=settings.max_gaps, changed=changed,
     )
     fillable = tuple(gap for gap in search.gaps if _fillable(gap) and gap.origin == "source")
-    return RunPlan(report, fillable, (*report.warnings, *search.warnings, *_left_out(search.gaps, fillable)))
+    warnings = (*report.warnings, *search.warnings, *_left_out(search.gaps, fillable))
+    if shard is None:
+        return RunPlan(report, fillable, warnings)
+    from covgen.shard import select
+
+    mine, info = select(report, fillable, shard, root, settings.test_dir)
+    return RunPlan(report, mine, warnings, info)
 
 
 async def run(
@@ -81,8 +91,10 @@ async def run(
         concurrency=settings.concurrency, sandbox=settings.sandbox, screen=settings.screen,
     )
     if progress is None:
-        return await run_pipeline(plan.report, plan.gaps, engines, options, engine_reason=reason)
-    return await run_pipeline(plan.report, plan.gaps, engines, options, engine_reason=reason, progress=progress)
+        summary = await run_pipeline(plan.report, plan.gaps, engines, options, engine_reason=reason)
+    else:
+        summary = await run_pipeline(plan.report, plan.gaps, engines, options, engine_reason=reason, progress=progress)
+    return summary if plan.shard is None else replace(summary, shard=plan.shard)
 
 
 def python_of(settings: Settings) -> str:

@@ -17,6 +17,7 @@ from covgen.errors import CovgenError
 
 if TYPE_CHECKING:  # the CLI imports nothing heavy until a command runs
     from covgen.model import Gap
+    from covgen.pipeline import RunSummary
 
 __all__ = ["main", "cli"]
 
@@ -100,7 +101,8 @@ def gaps(
 @click.option("--test-cmd", help='Run this test command under coverage first instead of reading a report, e.g. "pytest -q".')
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True, help="Project root.")
 @click.option("--engine", type=click.Choice(["auto", "llm", "explore", "hybrid", "replay", "vllm"]), help="Candidate generator (default auto).")
-@click.option("--model-url", envvar="COVGEN_MODEL_URL", help="vLLM OpenAI-compatible base URL (env COVGEN_MODEL_URL).")
+@click.option("--model-url", multiple=True,
+              help="vLLM OpenAI-compatible base URL; repeat for several servers (env COVGEN_MODEL_URL, comma-separated).")
 @click.option("--model", envvar="COVGEN_MODEL", help="Served model name (env COVGEN_MODEL; default: ask /v1/models).")
 @click.option("--max-gaps", type=int, help="Target at most N gaps.")
 @click.option("--diff", "diff_ref", metavar="REF", help="Only methods changed since the merge base with REF.")
@@ -110,6 +112,8 @@ def gaps(
 @click.option("--budget-seconds", type=float,
               help="Stop asking the engine after this many seconds (answers still in flight are dropped); what was proven is kept.")
 @click.option("--dry-run", is_flag=True, help="Show the gaps and the prompts; call nothing, run nothing, write nothing.")
+@click.option("--shard", "shard_text", metavar="I/N", envvar="COVGEN_SHARD",
+              help="Work on shard I of N (1-based): one CI job's share of the gaps; combine results with covgen merge (env COVGEN_SHARD).")
 @click.option("--output", "outputs", metavar="KIND:PATH[,…]", help="Also write json:PATH and/or markdown:PATH.")
 @click.option("--python", "python_path", help="Interpreter of the project's environment (default: covgen's own).")
 @click.option("--concurrency", type=int, help="Requests in flight at once (default 32).")
@@ -133,18 +137,23 @@ def gaps(
 @click.option("--screen", type=click.Choice(["strict", "permissive"]),
               help="strict (default): candidates may reach only covgen's allowlist; permissive: the older denylist.")
 def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: str | None, dry_run: bool,
-        outputs: str | None, record: Path | None, replay: Path | None, python_path: str | None, **flags: object) -> None:
+        outputs: str | None, record: Path | None, replay: Path | None, python_path: str | None, shard_text: str | None,
+        **flags: object) -> None:
     """Generate tests for uncovered methods and keep only the ones proven to pass and add coverage."""
     from covgen import api
     from covgen.config import load_settings
+    from covgen.shard import parse_shard
 
     if not root.is_dir():
         raise click.BadParameter(f"{root} is not a directory", param_hint="--root")
     if bool(reports) == bool(test_cmd):
         raise click.UsageError("give either --report PATH or --test-cmd CMD")
     targets = _parse_outputs(outputs)
+    shard = parse_shard(shard_text) if shard_text is not None else None
     settings = load_settings(root, {**flags, "python": python_path})
-    plan = api.plan_run(root, settings, reports=reports, test_cmd=test_cmd, diff_ref=diff_ref)
+    plan = api.plan_run(root, settings, reports=reports, test_cmd=test_cmd, diff_ref=diff_ref, shard=shard)
+    if plan.shard is not None:
+        click.echo(f"covgen: shard {shard}: {len(plan.gaps)} of {plan.shard.planned} gap(s)", err=True)
     for warning in plan.warnings:
         click.echo(f"covgen: warning: {warning}", err=True)
     if dry_run:
@@ -154,10 +163,38 @@ def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: s
 
     with ProgressReporter() as progress:
         summary = asyncio.run(_until_stopped(api.run(root, plan, settings, record=record, replay=replay, progress=progress)))
-    from covgen.output import write_atomically
-    from covgen.output.runsummary import print_summary, summary_document, summary_markdown
+    from covgen.output.runsummary import print_summary
 
     print_summary(summary, sys.stdout)
+    _write_outputs(summary, targets)
+
+
+@cli.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--output", "outputs", metavar="KIND:PATH[,…]", help="Also write json:PATH and/or markdown:PATH.")
+def merge(results: tuple[Path, ...], outputs: str | None) -> None:
+    """Combine the covgen.run/1 JSON RESULTS of `covgen run --shard I/N` jobs into one summary."""
+    from covgen.errors import UsageError
+    from covgen.merge import merge_summaries
+    from covgen.output.runsummary import print_summary, summary_from_document
+
+    targets = _parse_outputs(outputs)
+    summaries = []
+    for path in results:
+        try:
+            document = json.loads(path.read_bytes())
+        except (OSError, ValueError) as err:
+            raise UsageError(f"{path}: cannot read a JSON result ({type(err).__name__}: {err})", slug="bad-result") from err
+        summaries.append((str(path), summary_from_document(document, str(path))))
+    summary = merge_summaries(summaries)
+    print_summary(summary, sys.stdout)
+    _write_outputs(summary, targets)
+
+
+def _write_outputs(summary: RunSummary, targets: list[tuple[str, Path]]) -> None:
+    from covgen.output import write_atomically
+    from covgen.output.runsummary import summary_document, summary_markdown
+
     for kind, path in targets:
         text = json.dumps(summary_document(summary), indent=2) + "\n" if kind == "json" else summary_markdown(summary)
         write_atomically(path, text)

@@ -21,7 +21,7 @@ from covgen.errors import UsageError
 from covgen.languages import pack_for
 from covgen.model import CoverageReport, Gap
 
-__all__ = ["Shard", "ShardInfo", "gap_cost", "parse_shard", "plan_fingerprint", "select", "split", "test_file_of"]
+__all__ = ["Shard", "ShardInfo", "gap_cost", "parse_shard", "plan_fingerprint", "select", "split", "shard_key"]
 
 #: What one gap costs beyond its lines: a model request and a validation wave slot whatever its
 #: size, so a shard of many one-line gaps is not counted as nearly free.
@@ -76,7 +76,7 @@ def gap_cost(gap: Gap) -> int:
     return len(gap.uncovered_lines) + sum(branch.missed for branch in gap.missed_branches) + GAP_OVERHEAD
 
 
-def test_file_of(gap: Gap, test_dir: str) -> str:
+def shard_key(gap: Gap, test_dir: str) -> str:
     """The file a test for `gap` is written to: the unit no two shards may share."""
     pack = pack_for(gap.path)
     return pack.test_path(gap.path, test_dir) if pack is not None else gap.path
@@ -86,7 +86,7 @@ def split(gaps: Sequence[Gap], count: int, test_dir: str) -> tuple[tuple[Gap, ..
     """All `count` shards of `gaps`, in shard order; each shard's gaps in file and line order."""
     groups: dict[str, list[Gap]] = {}
     for gap in gaps:
-        groups.setdefault(test_file_of(gap, test_dir), []).append(gap)
+        groups.setdefault(shard_key(gap, test_dir), []).append(gap)
     cost = {name: sum(gap_cost(gap) for gap in members) for name, members in groups.items()}
     # Largest first onto the least loaded shard (LPT): within 4/3 of the best split. Equal costs
     # are ordered by a hash of the name rather than the name, so neighbouring files spread out.
@@ -105,7 +105,7 @@ def select(report: CoverageReport, gaps: Sequence[Gap], shard: Shard, root: Path
     mine = split(gaps, shard.count, test_dir)[shard.index - 1]
     info = ShardInfo(
         index=shard.index, count=shard.count, gaps=tuple(gap.id for gap in mine),
-        test_files=tuple(sorted({test_file_of(gap, test_dir) for gap in mine})),
+        test_files=tuple(sorted({shard_key(gap, test_dir) for gap in mine})),
         plan=plan_fingerprint(report, gaps, test_dir), commit=git_commit(root), planned=len(gaps),
     )
     return mine, info

@@ -117,7 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:  # noqa: N802
-        if self.state.die_after is not None and len(self.state.requests) > self.state.die_after:
+        if self.state.die_after is not None and len(self.state.requests) >= self.state.die_after:
             self.close_connection = True
         elif self.path == "/health" and self.state.health_route:
             self._send(200 if self.state.healthy else 503, {})

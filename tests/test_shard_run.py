@@ -1,4 +1,4 @@
-"""`covgen run --shard I/N` and `covgen merge` end to end, and several `--model-url`s with one dying.
+"""`covgen run --shard I/N` and `covgen merge` end to end, and two `--model-url`s of which one dies.
 
 Real CLI processes, real pytest and coverage.py; the model is the scripted local server.
 """
@@ -65,9 +65,9 @@ def finish(process: subprocess.Popen[str]) -> str:
     return err
 
 
-def run_args(root: Path, report: Path, url: str, summary: Path) -> list[str | Path]:
-    return ["run", "--root", root, "--report", report, "--engine", "llm", "--model-url", url, "--candidates", "1", "--runs", "1",
-            "--output", f"json:{summary}", "--wait-for-model", "10"]
+def run_args(root: Path, report: Path, summary: Path, *urls: str) -> list[str | Path]:
+    return ["run", "--root", root, "--report", report, "--engine", "llm", *(a for url in urls for a in ("--model-url", url)),
+            "--candidates", "1", "--runs", "1", "--output", f"json:{summary}", "--wait-for-model", "10"]
 
 
 def comparable(document: dict[str, Any]) -> dict[str, Any]:
@@ -80,25 +80,39 @@ def comparable(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def test_three_shards_merge_into_the_single_run(tmp_path: Path) -> None:
+def test_three_shards_merge_into_one_run_whose_server_died_midway(tmp_path: Path) -> None:
+    """One covgen run over two servers, one of which dies after two answers, against the same
+    gaps in three shard jobs: the same accepted tests and final coverage, and nothing lost."""
     base = tmp_path / "base"
     report, script = make_project(base / "project")
     single, shards = tmp_path / "single", [tmp_path / f"shard{i}" for i in (1, 2, 3)]
     for copy in (single, *shards):
         shutil.copytree(base / "project", copy)
-    with StubServer(StubState(script=script)) as server:
-        jobs = [covgen(*run_args(single, report, server.url, tmp_path / "single.json"))]
+    dying = StubState(script=script, die_after=2)
+    with StubServer(StubState(script=script)) as alive, StubServer(dying) as dies, StubServer(StubState(script=script)) as server:
+        jobs = [covgen(*run_args(single, report, tmp_path / "single.json"), env={"COVGEN_MODEL_URL": f"{dies.url},{alive.url}"})]
         # COVGEN_SHARD for one job, the flag for the others: CI matrices use either.
-        jobs += [covgen(*run_args(root, report, server.url, tmp_path / f"shard{i}.json"), *(["--shard", f"{i}/3"] if i != 2 else []),
+        jobs += [covgen(*run_args(root, report, tmp_path / f"shard{i}.json", server.url), *(["--shard", f"{i}/3"] if i != 2 else []),
                         env={"COVGEN_SHARD": "2/3"} if i == 2 else None)
                  for i, root in enumerate(shards, 1)]
         errors = [finish(job) for job in jobs]
-    assert all("shard" in err for err in errors[1:])
+        served_alive = len(alive.state.requests)
     whole = json.loads((tmp_path / "single.json").read_text())
     parts = [json.loads((tmp_path / f"shard{i}.json").read_text()) for i in (1, 2, 3)]
 
+    # The run whose server died: every gap got its test, the dropped requests went to the other.
+    assert whole["engine"].startswith(f"2 vLLM servers ({dies.url}, {alive.url})")
+    assert whole["accepted_tests"] == len(script) * 2 and whole["coverage"]["lines"]["after"]["percent"] == 100.0
+    assert all(g["outcome"] == "ACCEPTED" for g in whole["gaps"]) and not whole["warnings"]
+    assert len(dying.requests) > 2, "the dying server took requests after it died"
+    repairs = sum(1 for answers in script.values() if len(answers) > 1)
+    # Each gap's requests (first tries and repairs) were answered once, by one server or the other.
+    assert 2 + served_alive == len(script) + repairs
+    assert f"model server at {dies.url}" in errors[0] and "sending requests to the other model server(s)" in errors[0]
+
     # Each shard says which it is and what it owned; together they own every gap once, and no
     # test file is written by two of them.
+    assert all(f"covgen: shard {i}/3: " in err for i, err in enumerate(errors[1:], 1))
     assert [(p["shard"]["index"], p["shard"]["count"]) for p in parts] == [(1, 3), (2, 3), (3, 3)]
     owned = [gap for p in parts for gap in p["shard"]["gaps"]]
     assert sorted(owned) == sorted(g["id"] for g in whole["gaps"]) and len(owned) == len(set(owned)) == len(script)
@@ -114,30 +128,13 @@ def test_three_shards_merge_into_the_single_run(tmp_path: Path) -> None:
     assert merged_run.returncode == 0, merged_run.stderr
     merged = json.loads(merged_path.read_text())
     assert merged["schema"] == "covgen.run/1" and merged["shard"]["index"] is None and merged["shard"]["count"] == 3
-    assert whole["accepted_tests"] == len(script) * 2 and whole["coverage"]["lines"]["after"]["percent"] == 100.0
     assert comparable(merged) == comparable(whole)
     assert f"shard: all 3 merged: {len(script)} of {len(script)} gap(s)" in merged_run.stdout
-    # The same tests, byte for byte, in the same files.
+    # The same tests, byte for byte, in the same files (the header names the engine: its URLs differ).
     for path in whole["files_written"]:
         (owner,) = [root for root, part in zip(shards, parts) if path in part["files_written"]]
-        assert (owner / path).read_text() == (single / path).read_text()
+        assert without_engine_line((owner / path).read_text()) == without_engine_line((single / path).read_text())
 
 
-def test_two_servers_one_dies_mid_run_and_nothing_is_lost(tmp_path: Path) -> None:
-    report, script = make_project(tmp_path / "project")
-    summary = tmp_path / "summary.json"
-    dying = StubState(script=script, die_after=2)
-    with StubServer(StubState(script=script)) as alive, StubServer(dying) as dies:
-        err = finish(covgen("run", "--root", tmp_path / "project", "--report", report, "--engine", "llm", "--candidates", "1", "--runs", "1",
-                            "--output", f"json:{summary}", "--wait-for-model", "10", env={"COVGEN_MODEL_URL": f"{dies.url},{alive.url}"}))
-        served_alive = len(alive.state.requests)
-    document = json.loads(summary.read_text())
-    assert document["engine"].startswith(f"2 vLLM servers ({dies.url}, {alive.url})")
-    # Every gap got its test: the requests the dead server dropped were sent again to the other.
-    assert document["accepted_tests"] == len(script) * 2 and not document["warnings"]
-    assert all(g["outcome"] == "ACCEPTED" for g in document["gaps"])
-    assert len(dying.requests) > 2, "the dying server took requests after it died"
-    repairs = sum(1 for answers in script.values() if len(answers) > 1)
-    # Each gap's requests (first try and repairs) were answered once, by one server or the other.
-    assert 2 + served_alive == len(script) + repairs
-    assert f"model server at {dies.url}" in err and "sending requests to the other model server(s)" in err
+def without_engine_line(text: str) -> str:
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("# engine: "))

@@ -48,7 +48,7 @@ def plan_run(
 
         report = measure_suite(root, test_cmd, python_of(settings))
     else:
-        report = read_reports(reports, fmt=settings.format, root=root, source_roots=settings.source_roots)
+        report = read_reports(reports, fmt=settings.format, root=root, source_roots=_source_roots(settings))
     changed = None
     if diff_ref is not None:
         from covgen.diffscope import changed_lines
@@ -72,7 +72,27 @@ async def run(
     root: Path, plan: RunPlan, settings: Settings, *, record: Path | None = None, replay: Path | None = None,
     progress: Progress | None = None,
 ) -> RunSummary:
-    """Open the engine the settings name and run the pipeline over the plan's gaps."""
+    """Open the engine the settings name and run the pipeline over the plan's gaps.
+
+    A report with gaps in two languages (a repository with Python and Java) is run one language
+    after the other, each with its own runner and engines, and summed into one summary.
+    """
+    by_language: dict[str, list[Gap]] = {}
+    for gap in plan.gaps:
+        pack = pack_for(gap.path)
+        by_language.setdefault(pack.name if pack is not None else "", []).append(gap)
+    if len(by_language) <= 1:
+        summary = await _run_language(root, plan.report, plan.gaps, settings, record=record, replay=replay, progress=progress)
+    else:
+        summary = _combined([await _run_language(root, plan.report, tuple(gaps), settings, record=record, replay=replay, progress=progress)
+                             for gaps in by_language.values()], plan.report)
+    return summary if plan.shard is None else replace(summary, shard=plan.shard)
+
+
+async def _run_language(
+    root: Path, report: CoverageReport, gaps: Sequence[Gap], settings: Settings, *, record: Path | None, replay: Path | None,
+    progress: Progress | None,
+) -> RunSummary:
     from covgen.engines.factory import open_engine
     from covgen.pipeline import RunOptions, run_pipeline
 
@@ -89,12 +109,51 @@ async def run(
         root=root.resolve(), test_dir=settings.test_dir, python=python, runs=settings.runs,
         max_attempts=settings.max_attempts, test_timeout=settings.test_timeout, budget_seconds=settings.budget_seconds,
         concurrency=settings.concurrency, sandbox=settings.sandbox, screen=settings.screen,
+        classpath=settings.classpath, source_root=settings.source_root,
+        jacoco_agent=Path(settings.jacoco_agent) if settings.jacoco_agent else None,
+        junit_launcher=Path(settings.junit_launcher) if settings.junit_launcher else None,
     )
     if progress is None:
-        summary = await run_pipeline(plan.report, plan.gaps, engines, options, engine_reason=reason)
-    else:
-        summary = await run_pipeline(plan.report, plan.gaps, engines, options, engine_reason=reason, progress=progress)
-    return summary if plan.shard is None else replace(summary, shard=plan.shard)
+        return await run_pipeline(report, gaps, engines, options, engine_reason=reason)
+    return await run_pipeline(report, gaps, engines, options, engine_reason=reason, progress=progress)
+
+
+def _combined(summaries: Sequence[RunSummary], report: CoverageReport) -> RunSummary:
+    """One summary of runs over disjoint files of one report: counts added, coverage as gained by each."""
+    first = summaries[0]
+    covered = sum(len(f.covered_lines) for f in report.files)
+    covered_branches = sum(b.covered for f in report.files for b in f.branches)
+
+    def gained(field: str, base: int) -> tuple[int, int]:
+        values = [getattr(s, field) for s in summaries]
+        return base + sum(v[0] - base for v in values), values[0][1]
+
+    verdicts: dict[str, int] = {}
+    seconds: dict[str, float] = {}
+    for summary in summaries:
+        for key, count in summary.verdicts.items():
+            verdicts[key] = verdicts.get(key, 0) + count
+        for key, value in summary.seconds.items():
+            seconds[key] = round(seconds.get(key, 0.0) + value, 2)
+    return replace(
+        first,
+        engine="; ".join(dict.fromkeys(s.engine for s in summaries)),
+        engine_reason="; ".join(dict.fromkeys(s.engine_reason for s in summaries if s.engine_reason)),
+        gaps_targeted=sum(s.gaps_targeted for s in summaries), candidates=sum(s.candidates for s in summaries),
+        verdicts=verdicts, accepted=sum(s.accepted for s in summaries),
+        files_written=tuple(f for s in summaries for f in s.files_written),
+        lines_before=gained("lines_before", covered), lines_after=gained("lines_after", covered),
+        branches_before=gained("branches_before", covered_branches), branches_after=gained("branches_after", covered_branches),
+        prompt_tokens=sum(s.prompt_tokens for s in summaries), completion_tokens=sum(s.completion_tokens for s in summaries),
+        cached_tokens=sum(s.cached_tokens for s in summaries), seconds=seconds,
+        gaps=tuple(g for s in summaries for g in s.gaps), warnings=tuple(dict.fromkeys(w for s in summaries for w in s.warnings)),
+        files=tuple(f for s in summaries for f in s.files),
+    )
+
+
+def _source_roots(settings: Settings) -> tuple[str, ...]:
+    """Where report paths resolve: a Java --source-root first."""
+    return (settings.source_root, *settings.source_roots) if settings.source_root else settings.source_roots
 
 
 def python_of(settings: Settings) -> str:

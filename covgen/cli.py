@@ -136,6 +136,10 @@ def gaps(
 @click.option("--sandbox", type=click.Choice(["auto", "strict"]), help="strict: refuse to run without filesystem and network isolation (bubblewrap).")
 @click.option("--screen", type=click.Choice(["strict", "permissive"]),
               help="strict (default): candidates may reach only covgen's allowlist; permissive: the older denylist.")
+@click.option("--classpath", metavar="CP", help="Java: compiled classes and test libraries (default: from Maven, Gradle, or the sources compiled).")
+@click.option("--source-root", metavar="DIR", help="Java: the production sources' folder (default src/main/java).")
+@click.option("--jacoco-agent", metavar="JAR", help="Java: the JaCoCo agent (default: the local Maven repository, else /usr/share/java).")
+@click.option("--junit-launcher", metavar="JAR", help="Java: junit-platform-console-standalone (default: as for --jacoco-agent).")
 def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: str | None, dry_run: bool,
         outputs: str | None, record: Path | None, replay: Path | None, python_path: str | None, shard_text: str | None,
         **flags: object) -> None:

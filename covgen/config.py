@@ -60,6 +60,14 @@ class Settings(BaseModel):
     #: strict: candidates may reach only the allowlist (README "What a generated test may do");
     #: permissive: covgen's older denylist.
     screen: Literal["strict", "permissive"] = "strict"
+    #: Java: the test classpath (compiled classes + test libraries), else found from the build.
+    classpath: str | None = None
+    #: Java: the production sources' folder when not src/main/java (also where report paths resolve).
+    source_root: str | None = None
+    #: Java: the JaCoCo agent jar and the JUnit Platform console launcher, else found where the
+    #: build or the OS keeps them (the local Maven repository, /usr/share/java).
+    jacoco_agent: str | None = None
+    junit_launcher: str | None = None
     #: Append-only JSONL of model requests and answers (redacted), relative to the root.
     audit_log: str | None = ".covgen/requests.jsonl"
 
@@ -86,11 +94,19 @@ _ENV_PREFIX = "COVGEN_"
 #: variables come from whoever runs covgen (a CI job definition is as trusted as its command
 #: line) and may point anywhere. ``python`` is checked as spelt, not resolved: a virtualenv's
 #: interpreter is a symlink to one outside the project by design.
-_PROJECT_PATHS = ("audit_log", "test_dir", "source_roots", "python")
+_PROJECT_PATHS = ("audit_log", "test_dir", "source_roots", "source_root", "python")
 
 
-def load_settings(root: Path, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Build settings for a project at `root`; a bad value names its key and where it came from."""
+def load_settings(
+    root: Path, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None, *,
+    ini: Mapping[str, tuple[Any, str]] | None = None, flag_prefix: str = "--",
+) -> Settings:
+    """Build settings for a project at `root`; a bad value names its key and where it came from.
+
+    `ini` holds (value, where it was set) pairs layered between ``[tool.covgen]`` and ``COVGEN_*``:
+    the pytest plugin's ini options. `flag_prefix` spells the flags in messages (the plugin's are
+    ``--ai-…``).
+    """
     values: dict[str, Any] = {}
     origin: dict[str, str] = {}
     pyproject = root / "pyproject.toml"
@@ -101,6 +117,9 @@ def load_settings(root: Path, flags: Mapping[str, Any] | None = None, env: Mappi
                 raise ConfigError(f"{pyproject}: [tool.covgen] has unknown key {key!r}", slug="unknown-key")
             values[name] = value
             origin[name] = f"{pyproject} [tool.covgen] {key}"
+    for name, (value, where) in (ini or {}).items():
+        values[name] = value
+        origin[name] = where
     environment = os.environ if env is None else env
     for name in Settings.model_fields:
         variable = _ENV_PREFIX + name.upper()
@@ -110,7 +129,7 @@ def load_settings(root: Path, flags: Mapping[str, Any] | None = None, env: Mappi
     for name, value in (flags or {}).items():
         if value is not None and value != ():
             values[name] = value
-            origin[name] = f"--{name.replace('_', '-')}"
+            origin[name] = f"{flag_prefix}{name.replace('_', '-')}"
     try:
         settings = Settings(**values)
     except ValidationError as err:

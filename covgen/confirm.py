@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -40,10 +40,12 @@ class CleanRun:
     total_arcs: dict[str, frozenset[tuple[int, int]]] = field(default_factory=dict)
     #: Why the run as a whole cannot be trusted (it did not end as pytest ends), or "".
     problem: str = ""
+    #: A test's node id → its key in `outcomes` (pytest's JUnit XML names tests its own way).
+    key_of: Callable[[str], str] = field(default=lambda nodeid: junit_key(nodeid), compare=False)
 
     def outcome(self, nodeid: str) -> str | None:
         """How the test ended; None when it did not run or the run as a whole cannot be trusted."""
-        return None if self.problem else self.outcomes.get(junit_key(nodeid))
+        return None if self.problem else self.outcomes.get(self.key_of(nodeid))
 
 
 def digest(text: str) -> str:

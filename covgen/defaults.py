@@ -14,3 +14,7 @@ MAX_ATTEMPTS = 2
 CONCURRENCY = 32
 #: Exploration budget per gap for the model-free engine, in seconds.
 EXPLORE_SECONDS = 5.0
+#: Where a Java project keeps its production sources, relative to the root (``--source-root``).
+JAVA_SOURCE_ROOT = "src/main/java"
+#: Where a Java project keeps its tests, unless its build says otherwise.
+JAVA_TEST_SOURCE_ROOT = "src/test/java"

@@ -7,6 +7,7 @@
   - SourceError        a source file that cannot be analysed         (a warning, not fatal)
   - GitError           ``--diff`` could not ask git                  (exit 2)
   - SandboxError       candidates cannot be run safely here          (exit 2)
+  - BuildError         a Java project's classes and classpath cannot be found (exit 2)
   - BackendError       the model server is unreachable or failing    (exit 3)
 """
 
@@ -22,6 +23,7 @@ __all__ = [
     "SourceError",
     "GitError",
     "SandboxError",
+    "BuildError",
     "BackendError",
     "CovgenWarning",
 ]
@@ -60,6 +62,12 @@ class GitError(CovgenError):
 
 class SandboxError(CovgenError):
     default_slug = "sandbox"
+
+
+class BuildError(CovgenError):
+    """The build tool or javac failed: the message names its first error and ``--classpath`` as the way out."""
+
+    default_slug = "java-build"
 
 
 class BackendError(CovgenError):

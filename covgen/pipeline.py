@@ -28,7 +28,7 @@ from covgen.languages import LanguagePack, find_units, pack_for, pack_named
 from covgen.model import Candidate, CodeUnit, CoverageReport, Gap, TestVerdict, Verdict
 from covgen.project import ProjectFacts
 from covgen.prompts.context import build_context
-from covgen.runners.pytest_runner import PytestRunner
+from covgen.runners import TestRunner
 from covgen.confirm import CleanRun, clean_run, digest
 from covgen.sandbox import SandboxLayers, SandboxPolicy, Workspace, probe
 from covgen.screen import Screen, ScreenMode
@@ -62,6 +62,12 @@ class RunOptions:
     write: bool = True
     #: strict (the allowlist) or permissive (the old denylist); see covgen.screen.
     screen: ScreenMode = "strict"
+    #: Java: the test classpath (``--classpath``), else found from the build; see covgen.languages.java_build.
+    classpath: str | None = None
+    #: Java: the root-relative folder of the production sources, when not ``src/main/java``.
+    source_root: str | None = None
+    jacoco_agent: Path | None = None
+    junit_launcher: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,15 +355,14 @@ async def run_pipeline(
         with Workspace(options.root) as workspace:
             # Every target of a run is in a language the run can fill: Python, so far.
             pack = targets[0].pack if targets else _python()
-            runner = pack.runner(workspace, python=options.python, policy=SandboxPolicy(network=options.sandbox),
-                                 test_timeout=options.test_timeout, layers=layers)
+            runner = pack.runner(workspace, options=options, layers=layers)
             await runner.check_interpreter()
             earlier, targets, more = await _credit_earlier_tests(targets, runner, options, facts, with_context=engines[0].name != "explore")
             warnings.extend(more)
             gap_by_id = {t.gap.id: t.gap for t in targets}
-            existing = {t.gap.path: facts.tests_of(t.module) for t in targets}
+            existing = {t.gap.path: pack.existing_tests(facts, t.module) for t in targets}
             screen = pack.screen(options.screen, workspace.path, [t.module for t in targets])
-            validator = Validator(runner, gap_by_id, runs=options.runs, existing_tests=existing, screen=screen)
+            validator = Validator(runner, gap_by_id, runs=options.runs, existing_tests=existing, screen=screen, pack=pack)
             # One validation wave per core: pytest processes are CPU-bound, the model is not.
             batcher = _Batcher(validator, options.batch_window, options.max_batch, workers=max(1, os.cpu_count() or 1))
             generation = _Generation(batcher, options, deadline, progress)
@@ -386,7 +391,7 @@ async def run_pipeline(
             original = {t.gap.id: t.gap for t in targets}
             user_tests = sorted({test for t in targets for test in existing.get(t.gap.path, ())})
             confirmed = await _confirm(
-                generation.verdicts, generation.candidates, original, options, f"engine: {description}", user_tests, layers, screen
+                generation.verdicts, generation.candidates, original, options, f"engine: {description}", user_tests, runner, screen
             )
             if confirmed.contents and options.write:
                 written = _write_confirmed(options.root, confirmed.contents)
@@ -462,7 +467,7 @@ def _narrow(gap: Gap, lines: set[int] | frozenset[int], arcs: set[tuple[int, int
 
 
 async def _credit_earlier_tests(
-    targets: list[Target], runner: PytestRunner, options: RunOptions, facts: ProjectFacts, *, with_context: bool
+    targets: list[Target], runner: TestRunner, options: RunOptions, facts: ProjectFacts, *, with_context: bool
 ) -> tuple[Covered, list[Target], list[str]]:
     """Count what covgen's files from earlier runs cover as covered, and narrow the gaps to the rest.
 
@@ -471,8 +476,15 @@ async def _credit_earlier_tests(
     gain twice. Only tests that pass now are counted. Returns the credited lines and arcs, the
     narrowed targets, and warnings that say what happened.
     """
-    files = covgen_files(options.root, options.test_dir)
-    if not files or not targets:
+    if not targets:
+        return {}, targets, []
+    pack = targets[0].pack
+    # covgen's files in the test folder, and those it would write for these targets (a Java
+    # test sits beside its package, not in one folder).
+    files = sorted({*covgen_files(options.root, options.test_dir),
+                    *(path for t in targets if owned_by_covgen(options.root / (path := pack.test_path(t.gap.path, options.test_dir))))})
+    files = [path for path in files if path.endswith(pack.suffixes)]
+    if not files:
         return {}, targets, []
     run = await runner.run(files, coverage_of=sorted({t.gap.path for t in targets}))
     failing = sorted(nodeid for nodeid, outcome in run.outcomes.items() if outcome.outcome != "passed")
@@ -528,7 +540,7 @@ async def _confirm(
     options: RunOptions,
     provenance: str,
     existing: Sequence[str],
-    layers: SandboxLayers,
+    runner: TestRunner,
     screen: Screen,
 ) -> _Confirmed:
     """Select, then prove the files as they will be written in a clean run (:mod:`covgen.confirm`).
@@ -540,7 +552,7 @@ async def _confirm(
     written again. A file is screened again as written: tests from different answers meet there
     (one's helper, another's call).
     """
-    clean = _CleanRuns(options, layers, sorted({g.path for g in gaps.values()}), existing)
+    clean = _CleanRuns(runner, sorted({g.path for g in gaps.values()}), existing)
     verdicts = list(verdicts)
     for _ in range(_CONFIRM_ROUNDS):
         selected = select(verdicts)
@@ -602,19 +614,14 @@ def _reproduced(verdict: TestVerdict, lines: dict[str, frozenset[int]], arcs: di
 class _CleanRuns:
     """The clean runs of one confirmation: the new files with coverage, and the user's tests beside them."""
 
-    def __init__(self, options: RunOptions, layers: SandboxLayers, coverage_of: list[str], existing: Sequence[str]) -> None:
-        self.options = options
-        self.layers = layers
+    def __init__(self, runner: TestRunner, coverage_of: list[str], existing: Sequence[str]) -> None:
+        self.runner = runner
         self.coverage_of = coverage_of
         self.existing = list(existing)
         self._baseline: CleanRun | None = None
 
     async def run(self, contents: dict[str, str], args: Sequence[str], measured: Sequence[str] = ()) -> CleanRun:
-        return await clean_run(
-            self.options.root, contents, args, python=self.options.python, policy=SandboxPolicy(network=self.options.sandbox),
-            layers=self.layers, test_timeout=self.options.test_timeout,
-            coverage_of=self.coverage_of if measured else (), measured_tests=measured,
-        )
+        return await self.runner.clean_run(contents, args, measured, self.coverage_of)
 
     async def check(self, contents: dict[str, str], nodeids: list[str]) -> tuple[CleanRun, dict[str, str]]:
         """Run the new files with coverage; and the user's tests with and without them.
@@ -650,7 +657,7 @@ class _CleanRuns:
             {test: lines for part in good for test, lines in part.lines.items()},
             {test: arcs for part in good for test, arcs in part.arcs.items()},
             _union(part.total_lines for part in good), _union(part.total_arcs for part in good),
-            problem=next((part.problem for part in parts if part.problem), ""),
+            problem=next((part.problem for part in parts if part.problem), ""), key_of=run.key_of,
         )
 
     async def _baseline_run(self) -> CleanRun:

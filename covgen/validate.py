@@ -8,16 +8,16 @@ nothing covered before survive; :func:`select` decides which of them are needed.
 
 from __future__ import annotations
 
-import ast
 import asyncio
-import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from covgen import defaults
+from covgen.languages import LanguagePack, pack_named
 from covgen.model import Candidate, Gap, TestVerdict, Verdict
-from covgen.runners.pytest_runner import ModuleFailure, PytestRunner, TestOutcome
+from covgen.runners import TestRunner
+from covgen.runners.pytest_runner import ModuleFailure, TestOutcome
 from covgen.screen import Screen, project_modules
 from covgen.writer import module_name
 
@@ -25,12 +25,10 @@ __all__ = ["Validator", "select", "CANDIDATE_DIR"]
 
 #: Where candidates are written inside the workspace (never in the user's tree).
 CANDIDATE_DIR = ".covgen_candidates"
-#: A line any test module has at least one of.
-_CODE_LINE = re.compile(r"^\s*(def |async def |class |import |from \S+ import |assert )", re.MULTILINE)
 
 
 #: How a module that failed before its tests ran is judged.
-_MODULE_VERDICTS = {"error": Verdict.COMPILE_ERROR, "timeout": Verdict.TIMEOUT, "changed": Verdict.UNSAFE}
+_MODULE_VERDICTS = {"error": Verdict.COMPILE_ERROR, "timeout": Verdict.TIMEOUT, "changed": Verdict.UNSAFE, "unsafe": Verdict.UNSAFE}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +43,16 @@ class Validator:
 
     def __init__(
         self,
-        runner: PytestRunner,
+        runner: TestRunner,
         gaps: Mapping[str, Gap],
         *,
         runs: int = defaults.RUNS,
         existing_tests: Mapping[str, Sequence[str]] | None = None,
         screen: Screen | None = None,
+        pack: LanguagePack | None = None,
     ) -> None:
         self.runner = runner
+        self.pack = pack or _python()
         # By default the strict screen, told the project's modules from the workspace and the gaps.
         self.screen = screen or Screen("strict", project_modules(runner.workspace.path, (module_name(g.path) for g in gaps.values())))
         self.gaps = gaps
@@ -75,11 +75,11 @@ class Validator:
                 copies[candidate.id] = first_with_source[key]
                 continue
             first_with_source[key] = candidate.id
-            early = _static_verdict(candidate, self.screen)
+            early = _static_verdict(candidate, self.screen, self.pack)
             if early is not None:
                 verdicts.append(early)
                 continue
-            name = f"test_covgen_{candidate.id}.py"
+            name = self.pack.candidate_file(candidate.id)
             (self.directory / name).write_text(candidate.source, encoding="utf-8")
             runnable.append(_Runnable(candidate, gap, f"{CANDIDATE_DIR}/{name}"))
         if runnable:
@@ -215,20 +215,20 @@ def _greedy(pool: list[TestVerdict]) -> tuple[list[TestVerdict], list[TestVerdic
     return kept, pool
 
 
-def _static_verdict(candidate: Candidate, screen: Screen) -> TestVerdict | None:
-    if not candidate.source.strip():
-        return _module_verdict(candidate, Verdict.SYNTAX_ERROR, "the answer holds no Python code: it is empty, or only the model's thinking")
-    try:
-        ast.parse(candidate.source)
-    except SyntaxError as err:
-        if not _CODE_LINE.search(candidate.source):
-            # Prose ("I cannot help with that"): say so, which a repair turn can act on.
-            return _module_verdict(candidate, Verdict.SYNTAX_ERROR, "the answer holds no Python code: no ```python block, and its text is not Python")
-        return _module_verdict(candidate, Verdict.SYNTAX_ERROR, f"line {err.lineno}: {err.msg}")
+def _static_verdict(candidate: Candidate, screen: Screen, pack: LanguagePack) -> TestVerdict | None:
+    problem = pack.syntax_problem(candidate.source)
+    if problem is not None:
+        return _module_verdict(candidate, Verdict.SYNTAX_ERROR, problem)
     reason = screen.reason(candidate.source)
     if reason is not None:
         return _module_verdict(candidate, Verdict.UNSAFE, f"never run: {reason}")
     return None
+
+
+def _python() -> LanguagePack:
+    pack = pack_named("python")
+    assert pack is not None
+    return pack
 
 
 def _first_run_verdict(item: _Runnable, nodeid: str, outcome: TestOutcome) -> TestVerdict:
@@ -236,6 +236,8 @@ def _first_run_verdict(item: _Runnable, nodeid: str, outcome: TestOutcome) -> Te
     base = TestVerdict(item.candidate.id, item.gap.id, test_name, Verdict.ACCEPTED)
     if outcome.changed_files:
         return replace(base, verdict=Verdict.UNSAFE, message=f"changed project files: {', '.join(outcome.changed_files)}")
+    if outcome.unsafe:
+        return replace(base, verdict=Verdict.UNSAFE, message=_trim(outcome.unsafe))
     if outcome.outcome == "timeout":
         return replace(base, verdict=Verdict.TIMEOUT, message=_trim(outcome.message))
     if outcome.outcome == "skipped":

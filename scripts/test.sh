@@ -7,7 +7,11 @@ cd "$(dirname "$0")/.."
 # bubblewrap is the sandbox covgen runs candidates in. The real Java toolchain the tests drive:
 # javac 17, the JUnit Platform console launcher,
 # the JaCoCo 0.8.6 agent and report library, and lcov for an independent tracefile summary.
-apt_packages=(default-jdk-headless junit5 libjacoco-java lcov git bubblewrap)
+# Maven and the plugins of an offline build (Debian's repository, /usr/share/maven-repo, stands
+# in for Maven Central, which the tests never reach).
+apt_packages=(default-jdk-headless junit5 libjacoco-java lcov git bubblewrap
+              maven libmaven-compiler-plugin-java libmaven-resources-plugin-java libmaven-dependency-plugin-java
+              libsurefire-java libmaven-jar-plugin-java maven-debian-helper)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -141,10 +141,9 @@ class ExploreEngine:
         self.root = root
         self.seconds_per_gap = seconds_per_gap
         self.attempts_per_gap = attempts_per_gap
-        self.explorers: dict[str, Explorer] = {
-            pack.name: pack.explorer(python, policy, seed=seed, screen=screen, max_attempts=attempts_per_gap)
-            for pack in packs() if not pack.not_yet
-        }
+        found = {pack.name: pack.explorer(python, policy, seed=seed, screen=screen, max_attempts=attempts_per_gap)
+                 for pack in packs() if not pack.not_yet}
+        self.explorers: dict[str, Explorer] = {name: explorer for name, explorer in found.items() if explorer is not None}
         self._workspace: Workspace | None = None
         # Exploration is CPU-bound: one probe per core.
         self._slots = asyncio.Semaphore(max(1, os.cpu_count() or 1))
@@ -157,7 +156,8 @@ class ExploreEngine:
     async def propose(self, target: Target) -> Proposal:
         explorer = self.explorers.get(target.language)
         if explorer is None:
-            return Proposal(sources=(), notes=(f"{target.gap.id}: no explorer for this language yet",))
+            return Proposal(sources=(), notes=(f"{target.gap.id}: the model-free engine writes {', '.join(sorted(self.explorers))} "
+                                               f"tests only; {target.language} gaps need a model server (--model-url)",))
         if self._workspace is None:
             self._workspace = Workspace(self.root)
         started = time.monotonic()

@@ -11,6 +11,7 @@ Parsers and prompt families are imported on first use: ``covgen --help`` pays fo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -21,8 +22,10 @@ from covgen.model import CodeUnit
 
 if TYPE_CHECKING:
     from covgen.engines.explore import Explorer
+    from covgen.pipeline import RunOptions
+    from covgen.project import ProjectFacts
     from covgen.prompts.context import PromptContext
-    from covgen.runners.pytest_runner import PytestRunner
+    from covgen.runners import TestRunner
     from covgen.sandbox import SandboxLayers, SandboxPolicy, Workspace
     from covgen.screen import Screen, ScreenMode
     from covgen.writer import AcceptedTest, Rendered
@@ -30,6 +33,9 @@ if TYPE_CHECKING:
 __all__ = ["LanguagePack", "pack_for", "pack_named", "packs", "find_units", "supports"]
 
 Message = dict[str, str]
+#: A line any Python test module has at least one of.
+_PYTHON_LINE = re.compile(r"^\s*(def |async def |class |import |from \S+ import |assert )", re.MULTILINE)
+_JAVA_TYPE = re.compile(r"\b(class|record|enum|interface)\s+[A-Za-z_$]")
 
 
 class LanguagePack(Protocol):
@@ -54,10 +60,20 @@ class LanguagePack(Protocol):
 
     def render(self, accepted: Sequence[AcceptedTest], root: Path, *, test_dir: str, provenance: str) -> Rendered: ...
 
-    def runner(self, workspace: Workspace, *, python: str, policy: SandboxPolicy, test_timeout: float,
-               layers: SandboxLayers | None) -> PytestRunner: ...
+    def candidate_file(self, candidate_id: str) -> str:
+        """The file name a candidate is written to in the workspace."""
 
-    def explorer(self, python: str, policy: SandboxPolicy, *, seed: int, screen: ScreenMode, max_attempts: int | None) -> Explorer: ...
+    def syntax_problem(self, source: str) -> str | None:
+        """Why `source` cannot be a test module at all (no code, not the language); None when it may be."""
+
+    def existing_tests(self, facts: ProjectFacts, module: str) -> list[str]:
+        """The user's test files of `module`, root-relative (run beside new tests, never changed)."""
+
+    def runner(self, workspace: Workspace, *, options: RunOptions, layers: SandboxLayers | None) -> TestRunner:
+        """The runner for this language's tests in `workspace`, set up for the project (its build, its tools)."""
+
+    def explorer(self, python: str, policy: SandboxPolicy, *, seed: int, screen: ScreenMode, max_attempts: int | None) -> Explorer | None:
+        """The model-free engine for this language; None where there is none (its gaps need a model)."""
 
 
 class PythonPack:
@@ -102,11 +118,32 @@ class PythonPack:
 
         return render_files(accepted, root, test_dir=test_dir, provenance=provenance)
 
-    def runner(self, workspace: Workspace, *, python: str, policy: SandboxPolicy, test_timeout: float,
-               layers: SandboxLayers | None) -> PytestRunner:
-        from covgen.runners.pytest_runner import PytestRunner
+    def candidate_file(self, candidate_id: str) -> str:
+        return f"test_covgen_{candidate_id}.py"
 
-        return PytestRunner(workspace, python=python, policy=policy, test_timeout=test_timeout, layers=layers)
+    def syntax_problem(self, source: str) -> str | None:
+        import ast
+
+        if not source.strip():
+            return "the answer holds no Python code: it is empty, or only the model's thinking"
+        try:
+            ast.parse(source)
+        except SyntaxError as err:
+            if not _PYTHON_LINE.search(source):
+                # Prose ("I cannot help with that"): say so, which a repair turn can act on.
+                return "the answer holds no Python code: no ```python block, and its text is not Python"
+            return f"line {err.lineno}: {err.msg}"
+        return None
+
+    def existing_tests(self, facts: ProjectFacts, module: str) -> list[str]:
+        return facts.tests_of(module)
+
+    def runner(self, workspace: Workspace, *, options: RunOptions, layers: SandboxLayers | None) -> TestRunner:
+        from covgen.runners.pytest_runner import PytestRunner
+        from covgen.sandbox import SandboxPolicy
+
+        return PytestRunner(workspace, python=options.python, policy=SandboxPolicy(network=options.sandbox),
+                            test_timeout=options.test_timeout, layers=layers)
 
     def explorer(self, python: str, policy: SandboxPolicy, *, seed: int, screen: ScreenMode, max_attempts: int | None) -> Explorer:
         from covgen.engines.explore import PythonExplorer
@@ -145,12 +182,31 @@ class JavaPack:
     def render(self, accepted: Sequence[AcceptedTest], root: Path, *, test_dir: str, provenance: str) -> Rendered:
         raise self._not_yet()
 
-    def runner(self, workspace: Workspace, *, python: str, policy: SandboxPolicy, test_timeout: float,
-               layers: SandboxLayers | None) -> PytestRunner:
-        raise self._not_yet()  # covgen.runners.java_runner is built; the Java stage plugs it in here
+    def candidate_file(self, candidate_id: str) -> str:
+        # The runner stages each candidate under the name its public class needs.
+        return f"{candidate_id}.java"
 
-    def explorer(self, python: str, policy: SandboxPolicy, *, seed: int, screen: ScreenMode, max_attempts: int | None) -> Explorer:
-        raise self._not_yet()
+    def syntax_problem(self, source: str) -> str | None:
+        # javac is the judge of Java syntax (javalang lags the language); only an answer that
+        # holds no class at all is refused here.
+        if not source.strip():
+            return "the answer holds no Java code: it is empty, or only the model's thinking"
+        if not _JAVA_TYPE.search(source):
+            return "the answer holds no Java class: no ```java block declaring a test class"
+        return None
+
+    def existing_tests(self, facts: ProjectFacts, module: str) -> list[str]:
+        from covgen.languages.java_project import existing_java_tests
+
+        return existing_java_tests(facts.root, module)
+
+    def runner(self, workspace: Workspace, *, options: RunOptions, layers: SandboxLayers | None) -> TestRunner:
+        from covgen.languages.java_project import java_runner
+
+        return java_runner(workspace, options, layers)
+
+    def explorer(self, python: str, policy: SandboxPolicy, *, seed: int, screen: ScreenMode, max_attempts: int | None) -> Explorer | None:
+        return None  # JUnit tests come from a model; the model-free engine explores Python only
 
     def _not_yet(self) -> UsageError:
         return UsageError(self.not_yet, slug="not-yet")

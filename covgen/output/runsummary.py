@@ -16,7 +16,7 @@ from covgen.errors import UsageError
 from covgen.pipeline import FileGain, GapOutcome, Rejection, RunSummary
 from covgen.shard import ShardInfo
 
-__all__ = ["SCHEMA", "summary_document", "summary_from_document", "summary_markdown", "print_summary"]
+__all__ = ["SCHEMA", "summary_document", "summary_from_document", "summary_markdown", "summary_lines", "print_summary"]
 
 SCHEMA = "covgen.run/1"
 
@@ -156,11 +156,14 @@ def _unfilled(summary: RunSummary) -> list[str]:
     return lines
 
 
+def summary_lines(summary: RunSummary) -> list[str]:
+    """The console summary, one line each without the ``covgen:`` prefix (the pytest plugin's section)."""
+    return [*_lines(summary), *_unfilled(summary), *(f"warning: {warning}" for warning in summary.warnings)]
+
+
 def print_summary(summary: RunSummary, stream: TextIO) -> None:
-    for line in [*_lines(summary), *_unfilled(summary)]:
+    for line in summary_lines(summary):
         stream.write(f"covgen: {line}\n")
-    for warning in summary.warnings:
-        stream.write(f"covgen: warning: {warning}\n")
 
 
 #: Rows of the "not kept" table in Markdown; a PR comment has to stay readable.

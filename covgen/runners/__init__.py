@@ -4,11 +4,33 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["Stall", "records"]
+if TYPE_CHECKING:
+    from covgen.confirm import CleanRun
+    from covgen.runners.pytest_runner import PytestRun
+    from covgen.sandbox import Workspace
+
+__all__ = ["TestRunner", "Stall", "records"]
+
+
+class TestRunner(Protocol):
+    """What the funnel and the confirmation need of a language's runner (pytest's, the JVM's)."""
+
+    workspace: Workspace
+
+    async def check_interpreter(self) -> None:
+        """Fail early, with the fix, when the project's tools cannot run validation."""
+
+    async def run(self, tests: Sequence[str], *, coverage_of: Sequence[str] = (), per_test: bool = True) -> PytestRun:
+        """Run test files (workspace-relative) or single tests (``file::test``) in the workspace's sandbox."""
+
+    async def clean_run(self, contents: dict[str, str], tests: Sequence[str], measured: Sequence[str],
+                        coverage_of: Sequence[str]) -> CleanRun:
+        """Run `tests` with `contents` (root-relative path → text) added to a fresh copy, outside
+        covgen's instrumentation; give each of `measured` its own coverage of `coverage_of`."""
 
 
 def records(path: Path) -> Iterator[dict[str, Any]]:

@@ -354,7 +354,7 @@ class JavaRunner:
         path = path.resolve()
         if not path.exists():
             raise SandboxError(f"{path} does not exist (a class folder or jar for the Java runner)")
-        if not (copy or path.is_relative_to(self.workspace.source_root) or not _readable_by_others(path)):
+        if not (copy or path.is_relative_to(self.workspace.source_root) or not readable_by_others(path)):
             return path
         target = _fresh(self._root, name) / path.name
         if path.is_dir():
@@ -564,7 +564,7 @@ def _packages(roots: Sequence[Path]) -> str:
     return ":".join(sorted(patterns)) or "covgen.nothing.measured"
 
 
-def _readable_by_others(path: Path) -> bool:
+def readable_by_others(path: Path) -> bool:
     """Whether any user can reach and read `path` (its folders passable, it readable)."""
     if any(not parent.stat().st_mode & stat.S_IXOTH for parent in path.parents):
         return False

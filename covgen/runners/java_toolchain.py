@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -24,17 +25,21 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from covgen.errors import SandboxError
+from covgen.errors import SandboxError, UsageError
 
-__all__ = ["JavaToolchain", "java_toolchain", "check_class_versions", "HELPER_SOURCES", "CLASS_VERSION_OFFSET"]
+__all__ = ["JavaToolchain", "java_toolchain", "check_class_versions", "newest_class_file", "find_jacoco_agent",
+           "find_junit_launcher", "HELPER_SOURCES", "CLASS_VERSION_OFFSET"]
 
 #: Debian's folder of Java libraries (packages junit5 and libjacoco-java).
 JAVA_LIB = Path("/usr/share/java")
+#: Where Maven keeps what it downloaded (``mvn`` users have the agent and the launcher here).
+MAVEN_REPO = Path("~/.m2/repository")
+_AGENT_GLOB = ("org/jacoco/org.jacoco.agent", "org.jacoco.agent-*-runtime.jar")
+_LAUNCHER_GLOB = ("org/junit/platform/junit-platform-console-standalone", "junit-platform-console-standalone-*.jar")
 HELPER_SOURCES = Path(__file__).with_name("java")
 #: A class file's major version minus this is the Java release it was compiled for (61 → 17).
 CLASS_VERSION_OFFSET = 44
 _OLDEST_PROBED = 52  # Java 8: the oldest release javac 17 and later still compiles for
-_JUNIT_JARS = ("junit-platform-console-standalone.jar",)
 _ANALYSIS_JARS = ("org.jacoco.core.jar", "asm.jar", "asm-commons.jar", "asm-tree.jar")
 
 
@@ -65,13 +70,18 @@ class JavaToolchain:
 
 
 @functools.cache
-def java_toolchain(java_home: Path | None = None, java_lib: Path = JAVA_LIB, cache: Path | None = None) -> JavaToolchain:
-    """Find the JDK (`java_home`, else ``$JAVA_HOME``, else ``javac`` on PATH) and the libraries in `java_lib`."""
+def java_toolchain(java_home: Path | None = None, java_lib: Path = JAVA_LIB, cache: Path | None = None, *,
+                   jacoco_agent: Path | None = None, junit_launcher: Path | None = None) -> JavaToolchain:
+    """Find the JDK (`java_home`, else ``$JAVA_HOME``, else ``javac`` on PATH) and the libraries in `java_lib`.
+
+    `jacoco_agent` and `junit_launcher` (``--jacoco-agent``, ``--junit-launcher``) win over the
+    ones found in the local Maven repository and in `java_lib`.
+    """
     home = _find_java_home(java_home)
     java, javac = home / "bin" / "java", home / "bin" / "javac"
-    junit = tuple(_library(java_lib, name, "junit5") for name in _JUNIT_JARS)
+    junit = (find_junit_launcher(junit_launcher, java_lib=java_lib),)
     analysis = tuple(_library(java_lib, name, "libjacoco-java") for name in _ANALYSIS_JARS)
-    agent_bundle = _library(java_lib, "org.jacoco.agent.jar", "libjacoco-java")
+    agent_bundle = find_jacoco_agent(jacoco_agent, java_lib=java_lib)
     version = _run([str(java), "-version"]).stderr
     sources = sorted(HELPER_SOURCES.rglob("*.java"))
     key = hashlib.sha256()
@@ -95,16 +105,60 @@ def java_toolchain(java_home: Path | None = None, java_lib: Path = JAVA_LIB, cac
     )
 
 
+def find_jacoco_agent(explicit: Path | None = None, *, maven_repo: Path = MAVEN_REPO, java_lib: Path = JAVA_LIB) -> Path:
+    """The JaCoCo agent: `explicit`, else the newest in the local Maven repository, else Debian's.
+
+    Maven's ``org.jacoco.agent-*-runtime.jar`` is the agent itself; Debian's ``org.jacoco.agent.jar``
+    holds it as ``jacocoagent.jar`` (extracted when the toolchain is built). Either may be passed.
+    """
+    return _find_jar(explicit, "--jacoco-agent", maven_repo, _AGENT_GLOB, java_lib / "org.jacoco.agent.jar",
+                     "libjacoco-java", "the JaCoCo agent (jacocoagent.jar)")
+
+
+def find_junit_launcher(explicit: Path | None = None, *, maven_repo: Path = MAVEN_REPO, java_lib: Path = JAVA_LIB) -> Path:
+    """The JUnit Platform console launcher: `explicit`, else the newest in the local Maven repository, else Debian's."""
+    return _find_jar(explicit, "--junit-launcher", maven_repo, _LAUNCHER_GLOB,
+                     java_lib / "junit-platform-console-standalone.jar", "junit5",
+                     "the JUnit Platform console launcher (junit-platform-console-standalone.jar)")
+
+
+def _find_jar(explicit: Path | None, flag: str, maven_repo: Path, pattern: tuple[str, str], debian: Path, package: str,
+              what: str) -> Path:
+    if explicit is not None:
+        if not explicit.is_file() or not zipfile.is_zipfile(explicit):
+            raise UsageError(f"{flag} {explicit}: not a jar file", slug="java-missing")
+        return explicit.resolve()
+    folder, name = pattern
+    found = sorted((maven_repo.expanduser() / folder).glob(f"*/{name}"), key=lambda path: _version_key(path.parent.name))
+    if found:
+        return found[-1].resolve()
+    if debian.is_file():
+        return debian.resolve()
+    raise SandboxError(f"{what} was not found in {maven_repo / folder} nor as {debian}: "
+                       f"apt-get install {package}, or pass {flag} PATH", slug="java-missing")
+
+
+def _version_key(version: str) -> tuple[tuple[int, str], ...]:
+    """``0.8.11`` sorts after ``0.8.6``: numbers compare as numbers."""
+    return tuple((int(part), "") if part.isdigit() else (-1, part) for part in re.split(r"[.-]", version))
+
+
+def newest_class_file(roots: Sequence[Path]) -> tuple[int, str] | None:
+    """The highest class-file major version under the folders and jars in `roots`, and a class that has it."""
+    newest: tuple[int, str] | None = None
+    for name, major in _class_versions(roots):
+        if newest is None or major > newest[0]:
+            newest = (major, name)
+    return newest
+
+
 def check_class_versions(roots: Sequence[Path], toolchain: JavaToolchain) -> None:
     """Refuse class files this JDK cannot load or the agent cannot instrument, naming the fix.
 
     Left alone, the agent logs an error per class and runs it uninstrumented: every test would
     seem to cover nothing.
     """
-    newest: tuple[int, str] | None = None
-    for name, major in _class_versions(roots):
-        if newest is None or major > newest[0]:
-            newest = (major, name)
+    newest = newest_class_file(roots)
     if newest is None:
         return
     major, name = newest
@@ -179,12 +233,7 @@ def _build(folder: Path, java: Path, javac: Path, junit: Sequence[Path], analysi
     work = Path(tempfile.mkdtemp(prefix="build-", dir=folder.parent))
     try:
         agent = work / "jacocoagent.jar"
-        try:
-            with zipfile.ZipFile(agent_bundle) as bundle:
-                agent.write_bytes(bundle.read("jacocoagent.jar"))
-        except (OSError, KeyError, zipfile.BadZipFile) as err:
-            raise SandboxError(f"{agent_bundle} holds no usable jacocoagent.jar ({err}): reinstall libjacoco-java",
-                               slug="java-missing") from err
+        _extract_agent(agent_bundle, agent)
         helpers = work / "helpers"
         classpath = os.pathsep.join(map(str, [*junit, agent, *analysis]))
         compiled = _run([str(javac), "-nowarn", "-encoding", "utf-8", "-d", str(helpers), "-cp", classpath,
@@ -203,6 +252,24 @@ def _build(folder: Path, java: Path, javac: Path, junit: Sequence[Path], analysi
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _extract_agent(source: Path, agent: Path) -> None:
+    """Copy the agent to `agent`: Debian's bundle holds it as ``jacocoagent.jar``; Maven's runtime jar is it."""
+    try:
+        with zipfile.ZipFile(source) as jar:
+            names = set(jar.namelist())
+            if "jacocoagent.jar" in names:
+                agent.write_bytes(jar.read("jacocoagent.jar"))
+                return
+            manifest = jar.read("META-INF/MANIFEST.MF").decode("utf-8", "replace") if "META-INF/MANIFEST.MF" in names else ""
+    except (OSError, zipfile.BadZipFile) as err:
+        raise SandboxError(f"{source} is not a readable jar ({err}): reinstall libjacoco-java or pass --jacoco-agent PATH",
+                           slug="java-missing") from err
+    if "Premain-Class:" not in manifest:
+        raise SandboxError(f"{source} is not a JaCoCo agent (no Premain-Class, no jacocoagent.jar inside): "
+                           "pass --jacoco-agent PATH to jacocoagent.jar, or apt-get install libjacoco-java", slug="java-missing")
+    shutil.copyfile(source, agent)
 
 
 def _class_version_of(helpers: Path) -> int:

@@ -14,12 +14,15 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from covgen import defaults
 from covgen.errors import SandboxError
 from covgen.runners import Stall, records
 from covgen.sandbox import ProcessResult, SandboxLayers, SandboxPolicy, Workspace
+
+if TYPE_CHECKING:
+    from covgen.confirm import CleanRun
 
 __all__ = ["TestOutcome", "PytestRun", "PytestRunner", "ModuleFailure"]
 
@@ -38,13 +41,16 @@ class TestOutcome:
     #: Covered lines and arcs per workspace-relative path (runs with coverage only).
     lines: dict[str, frozenset[int]] = field(default_factory=dict)
     arcs: dict[str, frozenset[tuple[int, int]]] = field(default_factory=dict)
+    #: What the test did that no test may do, seen as it ran (it ended the JVM); "" if nothing.
+    unsafe: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class ModuleFailure:
     """A test module that could not be collected, and how it failed."""
 
-    kind: Literal["error", "timeout", "changed"]
+    #: ``unsafe``: it did what no test may do while being loaded (ended the JVM).
+    kind: Literal["error", "timeout", "changed", "unsafe"]
     message: str
     #: Project files (workspace-relative) its import created, changed or deleted.
     changed_files: tuple[str, ...] = ()
@@ -120,6 +126,15 @@ class PytestRunner:
                 f"{self.python} cannot import pytest and coverage in the sandbox ({_tail(result.stderr)}); install them "
                 "in the project's environment or pass --python PATH to an interpreter that has them"
             )
+
+    async def clean_run(self, contents: dict[str, str], tests: Sequence[str], measured: Sequence[str],
+                        coverage_of: Sequence[str]) -> CleanRun:
+        """Plain pytest and coverage.py in a fresh copy with `contents` added (:func:`covgen.confirm.clean_run`)."""
+        from covgen.confirm import clean_run
+
+        return await clean_run(self.workspace.source_root, contents, tests, python=self.python, policy=self.policy,
+                               layers=self.layers, test_timeout=self.test_timeout, coverage_of=coverage_of if measured else (),
+                               measured_tests=measured)
 
     async def run(self, tests: Sequence[str], *, coverage_of: Sequence[str] = (), per_test: bool = True) -> PytestRun:
         """Run `tests` (workspace-relative files or node ids) in order; measure `coverage_of` files.

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from covgen.runners import WITHOUT_COVGEN_PLUGIN
 from covgen.sandbox import SandboxLayers, SandboxPolicy, Workspace
 
 __all__ = ["CleanRun", "clean_run", "digest", "junit_key"]
@@ -76,7 +77,7 @@ async def clean_run(
             destination.write_text(text, encoding="utf-8")
         scratch = workspace.scratch("clean")
         junit = scratch / "junit.xml"
-        pytest_args = ["-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-o", "log_cli=false", "-q", "--color=no",
+        pytest_args = ["-m", "pytest", "-p", "no:cacheprovider", *WITHOUT_COVGEN_PLUGIN, "-o", "addopts=", "-o", "log_cli=false", "-q", "--color=no",
                        f"--junitxml={junit}", "--rootdir", str(workspace.path), *args]
         data_file = scratch / "coverage"
         if coverage_of:

@@ -13,7 +13,12 @@ if TYPE_CHECKING:
     from covgen.runners.pytest_runner import PytestRun
     from covgen.sandbox import Workspace
 
-__all__ = ["TestRunner", "Stall", "records"]
+__all__ = ["TestRunner", "Stall", "records", "WITHOUT_COVGEN_PLUGIN"]
+
+#: pytest options for every sandboxed pytest run: covgen's own pytest plugin (a ``pytest11`` entry
+#: point) is not loaded there. Those runs never fill gaps, the clean run must load no covgen code,
+#: and with an editable install the plugin's package is outside the sandbox, so loading it fails.
+WITHOUT_COVGEN_PLUGIN = ("-p", "no:covgen.pytest_plugin")
 
 
 class TestRunner(Protocol):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 
 from covgen import defaults
 from covgen.errors import SandboxError
-from covgen.runners import Stall, records
+from covgen.runners import WITHOUT_COVGEN_PLUGIN, Stall, records
 from covgen.sandbox import ProcessResult, SandboxLayers, SandboxPolicy, Workspace
 
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ class PytestRunner:
         """Whether pytest itself runs here at all, with no candidate in the way."""
         empty = self.workspace.state / "empty"
         empty.mkdir(exist_ok=True)
-        result = await self.run_process(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", str(empty)],
+        result = await self.run_process(["-m", "pytest", "-q", "-p", "no:cacheprovider", *WITHOUT_COVGEN_PLUGIN, "-o", "addopts=", str(empty)],
                                         env={"PYTHONPATH": self._pythonpath})
         return result.returncode in (0, 5)
 
@@ -202,7 +202,7 @@ class PytestRunner:
         state = self.workspace.state
         results = state / f"results-{self._runs}.jsonl"
         pytest_args = [
-            "-m", "pytest", "-p", "covgen_probe", "-p", "no:cacheprovider", "-o", "addopts=", "-o", "log_cli=false",
+            "-m", "pytest", "-p", "covgen_probe", "-p", "no:cacheprovider", *WITHOUT_COVGEN_PLUGIN, "-o", "addopts=", "-o", "log_cli=false",
             "-q", "--color=no", "--continue-on-collection-errors", "--rootdir", str(self.workspace.path),
             *(f"--deselect={nodeid}" for nodeid in deselect), *tests,
         ]

@@ -108,7 +108,7 @@ class ContinuousBatching:
                         self.events.pop(ident).set()
 
 
-def make_project(root: Path, gaps: int) -> tuple[dict[str, list[list[str]]], Path]:
+def make_project(root: Path, gaps: int, modules: int = MODULES) -> tuple[dict[str, list[list[str]]], Path]:
     if root.exists():
         shutil.rmtree(root)
     (root / "pkg").mkdir(parents=True)
@@ -117,8 +117,8 @@ def make_project(root: Path, gaps: int) -> tuple[dict[str, list[list[str]]], Pat
     (root / "tests" / "test_nothing.py").write_text("def test_nothing():\n    assert True\n")
     (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
     script: dict[str, list[list[str]]] = {}
-    per_module = gaps // MODULES
-    for m in range(MODULES):
+    per_module = gaps // modules
+    for m in range(modules):
         functions = []
         for f in range(per_module):
             name = f"score_{m}_{f}"

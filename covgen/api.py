@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ from covgen.model import CoverageReport, Gap
 if TYPE_CHECKING:
     from covgen.config import Settings
     from covgen.pipeline import Progress, RunSummary
+    from covgen.shard import Shard, ShardInfo
 
 __all__ = ["RunPlan", "plan_run", "run"]
 
@@ -30,12 +31,15 @@ class RunPlan:
     report: CoverageReport
     gaps: tuple[Gap, ...]
     warnings: tuple[str, ...]
+    #: Set when the run is one shard of several: which, and what it owns.
+    shard: ShardInfo | None = None
 
 
 def plan_run(
     root: Path, settings: Settings, *, reports: Sequence[Path] = (), test_cmd: str | None = None, diff_ref: str | None = None,
+    shard: Shard | None = None,
 ) -> RunPlan:
-    """Read `reports` (or run `test_cmd` under coverage), scope to `diff_ref`, and find the gaps."""
+    """Read `reports` (or run `test_cmd` under coverage), scope to `diff_ref`, find the gaps, keep `shard`'s."""
     from covgen.adapters import read_reports
     from covgen.gaps import find_gaps
 
@@ -55,7 +59,13 @@ def plan_run(
         max_gaps=settings.max_gaps, changed=changed,
     )
     fillable = tuple(gap for gap in search.gaps if _fillable(gap) and gap.origin == "source")
-    return RunPlan(report, fillable, (*report.warnings, *search.warnings, *_left_out(search.gaps, fillable)))
+    warnings = (*report.warnings, *search.warnings, *_left_out(search.gaps, fillable))
+    if shard is None:
+        return RunPlan(report, fillable, warnings)
+    from covgen.shard import select
+
+    mine, info = select(report, fillable, shard, root, settings.test_dir)
+    return RunPlan(report, mine, warnings, info)
 
 
 async def run(
@@ -72,10 +82,11 @@ async def run(
         pack = pack_for(gap.path)
         by_language.setdefault(pack.name if pack is not None else "", []).append(gap)
     if len(by_language) <= 1:
-        return await _run_language(root, plan.report, plan.gaps, settings, record=record, replay=replay, progress=progress)
-    summaries = [await _run_language(root, plan.report, tuple(gaps), settings, record=record, replay=replay, progress=progress)
-                 for gaps in by_language.values()]
-    return _combined(summaries, plan.report)
+        summary = await _run_language(root, plan.report, plan.gaps, settings, record=record, replay=replay, progress=progress)
+    else:
+        summary = _combined([await _run_language(root, plan.report, tuple(gaps), settings, record=record, replay=replay, progress=progress)
+                             for gaps in by_language.values()], plan.report)
+    return summary if plan.shard is None else replace(summary, shard=plan.shard)
 
 
 async def _run_language(
@@ -109,8 +120,6 @@ async def _run_language(
 
 def _combined(summaries: Sequence[RunSummary], report: CoverageReport) -> RunSummary:
     """One summary of runs over disjoint files of one report: counts added, coverage as gained by each."""
-    from dataclasses import replace
-
     first = summaries[0]
     covered = sum(len(f.covered_lines) for f in report.files)
     covered_branches = sum(b.covered for f in report.files for b in f.branches)
@@ -138,6 +147,7 @@ def _combined(summaries: Sequence[RunSummary], report: CoverageReport) -> RunSum
         prompt_tokens=sum(s.prompt_tokens for s in summaries), completion_tokens=sum(s.completion_tokens for s in summaries),
         cached_tokens=sum(s.cached_tokens for s in summaries), seconds=seconds,
         gaps=tuple(g for s in summaries for g in s.gaps), warnings=tuple(dict.fromkeys(w for s in summaries for w in s.warnings)),
+        files=tuple(f for s in summaries for f in s.files),
     )
 
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the CLI imports nothing heavy until a command runs
     from covgen.diffscope import DiffChanges
     from covgen.gate import GateResult, Thresholds
     from covgen.model import CoverageReport, Gap
+    from covgen.pipeline import RunSummary
 
 __all__ = ["main", "cli"]
 
@@ -119,7 +120,8 @@ def _java_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--test-cmd", help='Run this test command under coverage first instead of reading a report, e.g. "pytest -q".')
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True, help="Project root.")
 @click.option("--engine", type=click.Choice(["auto", "llm", "explore", "hybrid", "replay", "vllm"]), help="Candidate generator (default auto).")
-@click.option("--model-url", envvar="COVGEN_MODEL_URL", help="vLLM OpenAI-compatible base URL (env COVGEN_MODEL_URL).")
+@click.option("--model-url", multiple=True,
+              help="vLLM OpenAI-compatible base URL; repeat for several servers (env COVGEN_MODEL_URL, comma-separated).")
 @click.option("--model", envvar="COVGEN_MODEL", help="Served model name (env COVGEN_MODEL; default: ask /v1/models).")
 @click.option("--max-gaps", type=int, help="Target at most N gaps.")
 @click.option("--diff", "diff_ref", metavar="REF", help="Only methods changed since the merge base with REF.")
@@ -129,6 +131,8 @@ def _java_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--budget-seconds", type=float,
               help="Stop asking the engine after this many seconds (answers still in flight are dropped); what was proven is kept.")
 @click.option("--dry-run", is_flag=True, help="Show the gaps and the prompts; call nothing, run nothing, write nothing.")
+@click.option("--shard", "shard_text", metavar="I/N", envvar="COVGEN_SHARD",
+              help="Work on shard I of N (1-based): one CI job's share of the gaps; combine results with covgen merge (env COVGEN_SHARD).")
 @click.option("--output", "outputs", metavar="KIND:PATH[,…]", help=_OUTPUT_HELP)
 @click.option("--python", "python_path", help="Interpreter of the project's environment (default: covgen's own).")
 @click.option("--concurrency", type=int, help="Requests in flight at once (default 32).")
@@ -153,18 +157,23 @@ def _java_options(command: Callable[..., Any]) -> Callable[..., Any]:
               help="strict (default): candidates may reach only covgen's allowlist; permissive: the older denylist.")
 @_java_options
 def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: str | None, dry_run: bool,
-        outputs: str | None, record: Path | None, replay: Path | None, python_path: str | None, **flags: object) -> None:
+        outputs: str | None, record: Path | None, replay: Path | None, python_path: str | None, shard_text: str | None,
+        **flags: object) -> None:
     """Generate tests for uncovered methods and keep only the ones proven to pass and add coverage."""
     from covgen import api
     from covgen.config import load_settings
+    from covgen.shard import parse_shard
 
     if not root.is_dir():
         raise click.BadParameter(f"{root} is not a directory", param_hint="--root")
     if bool(reports) == bool(test_cmd):
         raise click.UsageError("give either --report PATH or --test-cmd CMD")
     targets = _parse_outputs(outputs)
+    shard = parse_shard(shard_text) if shard_text is not None else None
     settings = load_settings(root, {**flags, "python": python_path})
-    plan = api.plan_run(root, settings, reports=reports, test_cmd=test_cmd, diff_ref=diff_ref)
+    plan = api.plan_run(root, settings, reports=reports, test_cmd=test_cmd, diff_ref=diff_ref, shard=shard)
+    if plan.shard is not None:
+        click.echo(f"covgen: shard {shard}: {len(plan.gaps)} of {plan.shard.planned} gap(s)", err=True)
     for warning in plan.warnings:
         click.echo(f"covgen: warning: {warning}", err=True)
     if dry_run:
@@ -279,6 +288,29 @@ def _fill(root: Path, settings: Settings, reports: tuple[Path, ...], report: Cov
     filled = Filled(len(plan.gaps), summary.accepted, summary.files_written, how, before)
     result = _evaluate(root, settings, after, changes, thresholds)
     return replace(result, filled=filled, warnings=(*result.warnings, *summary.warnings))
+
+
+@cli.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--output", "outputs", metavar="KIND:PATH[,…]", help=_OUTPUT_HELP)
+def merge(results: tuple[Path, ...], outputs: str | None) -> None:
+    """Combine the covgen.run/1 JSON RESULTS of `covgen run --shard I/N` jobs into one summary."""
+    from covgen.errors import UsageError
+    from covgen.merge import merge_summaries
+    from covgen.output.runsummary import print_summary, summary_from_document
+    from covgen.output.targets import write_run_outputs
+
+    targets = _parse_outputs(outputs)
+    summaries: list[tuple[str, RunSummary]] = []
+    for path in results:
+        try:
+            document = json.loads(path.read_bytes())
+        except (OSError, ValueError) as err:
+            raise UsageError(f"{path}: cannot read a JSON result ({type(err).__name__}: {err})", slug="bad-result") from err
+        summaries.append((str(path), summary_from_document(document, str(path))))
+    summary = merge_summaries(summaries)
+    print_summary(summary, sys.stdout)
+    write_run_outputs(targets, summary)
 
 
 def _dry_run(root: Path, gaps: list[Gap], engine: str, test_dir: str) -> None:

@@ -35,7 +35,7 @@ class Settings(BaseModel):
 
     # --- covgen run -------------------------------------------------------------------------
     engine: Literal["auto", "llm", "explore", "hybrid", "replay", "vllm"] = "auto"
-    #: The vLLM server's OpenAI-compatible base URL; unset means "no model configured".
+    #: The vLLM server's OpenAI-compatible base URL (several: comma-separated); unset means "no model configured".
     model_url: str | None = None
     model: str | None = None
     concurrency: int = Field(default=defaults.CONCURRENCY, ge=1)
@@ -70,6 +70,14 @@ class Settings(BaseModel):
     junit_launcher: str | None = None
     #: Append-only JSONL of model requests and answers (redacted), relative to the root.
     audit_log: str | None = ".covgen/requests.jsonl"
+
+    @field_validator("model_url", mode="before")
+    @classmethod
+    def _join_urls(cls, value: Any) -> Any:
+        # Several servers: --model-url repeated, or COVGEN_MODEL_URL comma-separated; one text either way.
+        if isinstance(value, (list, tuple)):
+            return ",".join(str(part) for part in value)
+        return value
 
     @field_validator("include", "exclude", "source_roots", mode="before")
     @classmethod

@@ -31,6 +31,7 @@ from covgen.runners import TestRunner
 from covgen.confirm import CleanRun, clean_run, digest
 from covgen.sandbox import SandboxLayers, SandboxPolicy, Workspace, probe
 from covgen.screen import Screen, ScreenMode
+from covgen.shard import ShardInfo
 from covgen.sources import read_source
 from covgen.validate import Validator, select
 from covgen.writer import AcceptedTest, covgen_files, owned_by_covgen, write_files
@@ -95,6 +96,21 @@ class GapOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class FileGain:
+    """Lines and arcs of one file counted covered beyond what the report says, before and after the run.
+
+    Kept as line numbers, not counts: `covgen merge` unites shards' gains per file, and a test
+    written by one shard may cover lines in a file another shard owns.
+    """
+
+    path: str
+    lines_before: tuple[int, ...]
+    lines_after: tuple[int, ...]
+    arcs_before: tuple[tuple[int, int], ...]
+    arcs_after: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RunSummary:
     engine: str
     engine_reason: str
@@ -114,6 +130,10 @@ class RunSummary:
     seconds: dict[str, float]
     gaps: tuple[GapOutcome, ...]
     warnings: tuple[str, ...] = ()
+    #: Per file, what the totals above add to the report's own coverage.
+    files: tuple[FileGain, ...] = ()
+    #: Set for a ``--shard I/N`` run (and a merge of shards).
+    shard: ShardInfo | None = None
 
 
 def build_targets(gaps: Sequence[Gap], root: Path, facts: ProjectFacts, *, with_context: bool) -> tuple[list[Target], list[str]]:
@@ -744,14 +764,19 @@ def _summarise(
     total_branches = sum(b.total for f in report.files for b in f.branches)
     # What covgen's files from earlier runs cover is covered before this run, whatever a report
     # older than them says; after is the report plus those files plus this run's confirmed files.
-    old_lines = old_arcs = new_lines = new_arcs = 0
+    files: list[FileGain] = []
     for file in report.files:
         lines_then, arcs_then = earlier.get(file.path, (frozenset(), frozenset()))
         lines, arcs = confirmed.covered.get(file.path, (frozenset(), frozenset()))
-        old_lines += len(lines_then.intersection(file.uncovered_lines))
-        old_arcs += len(arcs_then.intersection(file.missing_arcs))
-        new_lines += len((lines | lines_then).intersection(file.uncovered_lines))
-        new_arcs += len((arcs | arcs_then).intersection(file.missing_arcs))
+        gain = FileGain(
+            file.path, tuple(sorted(lines_then.intersection(file.uncovered_lines))),
+            tuple(sorted((lines | lines_then).intersection(file.uncovered_lines))),
+            tuple(sorted(arcs_then.intersection(file.missing_arcs))), tuple(sorted((arcs | arcs_then).intersection(file.missing_arcs))),
+        )
+        if gain.lines_after or gain.arcs_after:
+            files.append(gain)
+    old_lines, new_lines = sum(len(f.lines_before) for f in files), sum(len(f.lines_after) for f in files)
+    old_arcs, new_arcs = sum(len(f.arcs_before) for f in files), sum(len(f.arcs_after) for f in files)
     counts: dict[str, int] = {verdict.value: 0 for verdict in Verdict}
     for verdict in verdicts:
         counts[verdict.verdict.value] += 1
@@ -780,5 +805,5 @@ def _summarise(
         branches_before=(covered_branches + old_arcs, total_branches), branches_after=(covered_branches + new_arcs, total_branches),
         prompt_tokens=int(generation.usage["prompt"]), completion_tokens=int(generation.usage["completion"]),
         cached_tokens=int(generation.usage["cached"]),
-        seconds={k: round(v, 2) for k, v in seconds.items()}, gaps=tuple(outcomes), warnings=tuple(warnings),
+        seconds={k: round(v, 2) for k, v in seconds.items()}, gaps=tuple(outcomes), warnings=tuple(warnings), files=tuple(files),
     )

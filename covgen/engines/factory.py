@@ -38,6 +38,7 @@ async def open_engine(
 ) -> tuple[list[Engine], str]:
     """Open the engines for `kind`, in the order they run (hybrid: explore, then the model)."""
     from covgen.engines.llm import DEFAULT_MODEL_URL, AuditLog, LlmEngine, OpenAICompatBackend
+    from covgen.engines.pool import BackendPool
 
     def llm(backend: object, label: str) -> LlmEngine:
         return LlmEngine(
@@ -46,11 +47,15 @@ async def open_engine(
             structured=structured, audit=AuditLog(audit_log), label=label,
         )
 
-    async def live(wait: float) -> OpenAICompatBackend:
-        backend = OpenAICompatBackend(
-            model_url or DEFAULT_MODEL_URL, model=model, api_key=os.environ.get("COVGEN_API_KEY"), concurrency=concurrency,
-            request_timeout=request_timeout,
-        )
+    urls = [url.strip() for url in (model_url or DEFAULT_MODEL_URL).split(",") if url.strip()] or [DEFAULT_MODEL_URL]
+
+    async def live(wait: float) -> OpenAICompatBackend | BackendPool:
+        def one(url: str, attempts: int) -> OpenAICompatBackend:
+            return OpenAICompatBackend(url, model=model, api_key=os.environ.get("COVGEN_API_KEY"), concurrency=concurrency,
+                                       request_timeout=request_timeout, attempts=attempts)
+
+        # In a pool, a member retries once and then the pool sends the request to another server.
+        backend = one(urls[0], 5) if len(urls) == 1 else BackendPool([one(url, 2) for url in urls])
         try:
             await backend.start(wait_seconds=wait)
         except BaseException:
@@ -58,12 +63,13 @@ async def open_engine(
             raise
         return backend
 
-    def server(backend: OpenAICompatBackend) -> LlmEngine:
+    def server(backend: OpenAICompatBackend | BackendPool) -> LlmEngine:
+        where = f"vLLM server at {backend.base_url}" if len(urls) == 1 else f"{len(urls)} vLLM servers ({backend.base_url})"
         if record is not None:
             from covgen.engines.replay import ReplayBackend
 
-            return llm(ReplayBackend(record, live=backend), f"vLLM server at {backend.base_url}, recording to {record}")
-        return llm(backend, f"vLLM server at {backend.base_url}")
+            return llm(ReplayBackend(record, live=backend), f"{where}, recording to {record}")
+        return llm(backend, where)
 
     if kind == "llm":
         return [server(await live(wait_for_model))], "chosen with --engine llm"

@@ -4,15 +4,19 @@ JSON version history — bump on any change a consumer could notice:
   1: engine, sandbox, verdict counts, coverage before/after, tokens, seconds, per-gap outcomes
      (each gap's ``rejected`` list, ``outcome``, ``reason`` and ``notes`` were added later; consumers that
      ignore unknown keys see no change).
+     Also added later: ``files`` (per file, the line numbers and arcs counted covered beyond the
+     report, before and after) and, for ``--shard I/N`` runs and ``covgen merge``, ``shard``.
 """
 
 from __future__ import annotations
 
 from typing import Any, TextIO
 
-from covgen.pipeline import RunSummary
+from covgen.errors import UsageError
+from covgen.pipeline import FileGain, GapOutcome, Rejection, RunSummary
+from covgen.shard import ShardInfo
 
-__all__ = ["SCHEMA", "summary_document", "summary_markdown", "summary_lines", "print_summary"]
+__all__ = ["SCHEMA", "summary_document", "summary_from_document", "summary_markdown", "summary_lines", "print_summary"]
 
 SCHEMA = "covgen.run/1"
 
@@ -56,7 +60,61 @@ def summary_document(summary: RunSummary) -> dict[str, Any]:
             for g in summary.gaps
         ],
         "warnings": list(summary.warnings),
+        "files": [
+            {"path": f.path, "lines_before": list(f.lines_before), "lines_after": list(f.lines_after),
+             "branches_before": [list(arc) for arc in f.arcs_before], "branches_after": [list(arc) for arc in f.arcs_after]}
+            for f in summary.files
+        ],
+        **({} if summary.shard is None else {"shard": _shard_document(summary.shard)}),
     }
+
+
+def _shard_document(shard: ShardInfo) -> dict[str, Any]:
+    return {"index": shard.index, "count": shard.count, "gaps": list(shard.gaps), "test_files": list(shard.test_files),
+            "plan": shard.plan, "commit": shard.commit, "planned_gaps": shard.planned}
+
+
+def summary_from_document(document: Any, name: str) -> RunSummary:
+    """Read back a ``covgen.run/1`` document (a shard's result); UsageError naming `name` if it is not one."""
+    if not isinstance(document, dict) or document.get("schema") != SCHEMA:
+        raise UsageError(f"{name}: not a {SCHEMA} result (write one with covgen run --output json:PATH)", slug="bad-result")
+    try:
+        coverage = document["coverage"]
+        shard = document.get("shard")
+
+        def pair(kind: str, when: str) -> tuple[int, int]:
+            return int(coverage[kind][when]["covered"]), int(coverage[kind][when]["total"])
+
+        return RunSummary(
+            engine=str(document["engine"]), engine_reason=str(document["engine_reason"]), sandbox=str(document["sandbox"]),
+            gaps_targeted=int(document["gaps_targeted"]), candidates=int(document["candidates"]),
+            verdicts={str(k): int(v) for k, v in document["verdicts"].items()}, accepted=int(document["accepted_tests"]),
+            files_written=tuple(map(str, document["files_written"])),
+            lines_before=pair("lines", "before"), lines_after=pair("lines", "after"),
+            branches_before=pair("branches", "before"), branches_after=pair("branches", "after"),
+            prompt_tokens=int(document["tokens"]["prompt"]), completion_tokens=int(document["tokens"]["completion"]),
+            cached_tokens=int(document["tokens"]["cached_prompt"]),
+            seconds={str(k): float(v) for k, v in document["seconds"].items()},
+            gaps=tuple(
+                GapOutcome(str(g["id"]), tuple(g["accepted_tests"]), tuple(g["gained_lines"]), int(g["gained_branches"]),
+                           dict(g["verdicts"]), tuple(Rejection(r["candidate"], r["test"], r["verdict"], r["message"]) for r in g["rejected"]),
+                           str(g["outcome"]), str(g["reason"]), tuple(g["notes"]))
+                for g in document["gaps"]
+            ),
+            warnings=tuple(map(str, document["warnings"])),
+            files=tuple(
+                FileGain(str(f["path"]), tuple(f["lines_before"]), tuple(f["lines_after"]),
+                         tuple((int(a), int(b)) for a, b in f["branches_before"]), tuple((int(a), int(b)) for a, b in f["branches_after"]))
+                for f in document.get("files", [])
+            ),
+            shard=None if shard is None else ShardInfo(
+                index=None if shard["index"] is None else int(shard["index"]), count=int(shard["count"]),
+                gaps=tuple(map(str, shard["gaps"])), test_files=tuple(map(str, shard["test_files"])), plan=str(shard["plan"]),
+                commit=None if shard["commit"] is None else str(shard["commit"]), planned=int(shard["planned_gaps"]),
+            ),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise UsageError(f"{name}: not a complete {SCHEMA} result ({type(err).__name__}: {err})", slug="bad-result") from err
 
 
 def _lines(summary: RunSummary) -> list[str]:
@@ -79,6 +137,10 @@ def _lines(summary: RunSummary) -> list[str]:
     ]
     if summary.accepted:
         out.append(f"per accepted test: {per_test['seconds']} s, {per_test['tokens']} tokens")
+    if summary.shard is not None:
+        shard = summary.shard
+        which = f"{shard.index}/{shard.count}" if shard.index is not None else f"all {shard.count} merged"
+        out.insert(0, f"shard: {which}: {len(shard.gaps)} of {shard.planned} gap(s), {len(shard.test_files)} test file(s)")
     return out
 
 

@@ -53,6 +53,9 @@ class StubState:
     raw_answer: bytes | None = None
     #: Accept chat requests and never answer them (until the server shuts down).
     hang: bool = False
+    #: Die after answering this many chat requests: every later one (and /health) has its
+    #: connection dropped without an answer, like a replica that crashed mid-run.
+    die_after: int | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     #: (path, body bytes, monotonic time) of every POST, as received.
     raw_requests: list[tuple[str, bytes, float]] = field(default_factory=list)
@@ -114,7 +117,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:  # noqa: N802
-        if self.path == "/health" and self.state.health_route:
+        if self.state.die_after is not None and len(self.state.requests) >= self.state.die_after:
+            self.close_connection = True
+        elif self.path == "/health" and self.state.health_route:
             self._send(200 if self.state.healthy else 503, {})
         elif self.path == "/v1/models" and self.state.models_status != 200:
             self._send(self.state.models_status, {"error": {"message": "Invalid API key", "code": self.state.models_status}})
@@ -143,10 +148,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         with state.lock:
             state.requests.append(body)
+            dead = state.die_after is not None and len(state.requests) > state.die_after
             failing = state.fail_next > 0
             throttled = not failing and state.throttle_next > 0
             state.fail_next -= failing
             state.throttle_next -= throttled
+        if dead:
+            self.close_connection = True
+            return
         if failing:
             self._send(503, {"error": "overloaded"})
             return

@@ -84,8 +84,10 @@ async def run(
     if len(by_language) <= 1:
         summary = await _run_language(root, plan.report, plan.gaps, settings, record=record, replay=replay, progress=progress)
     else:
-        summary = _combined([await _run_language(root, plan.report, tuple(gaps), settings, record=record, replay=replay, progress=progress)
-                             for gaps in by_language.values()], plan.report)
+        from covgen.merge import combine
+
+        summary = combine([await _run_language(root, plan.report, tuple(gaps), settings, record=record, replay=replay, progress=progress)
+                           for gaps in by_language.values()])
     return summary if plan.shard is None else replace(summary, shard=plan.shard)
 
 
@@ -116,39 +118,6 @@ async def _run_language(
     if progress is None:
         return await run_pipeline(report, gaps, engines, options, engine_reason=reason)
     return await run_pipeline(report, gaps, engines, options, engine_reason=reason, progress=progress)
-
-
-def _combined(summaries: Sequence[RunSummary], report: CoverageReport) -> RunSummary:
-    """One summary of runs over disjoint files of one report: counts added, coverage as gained by each."""
-    first = summaries[0]
-    covered = sum(len(f.covered_lines) for f in report.files)
-    covered_branches = sum(b.covered for f in report.files for b in f.branches)
-
-    def gained(field: str, base: int) -> tuple[int, int]:
-        values = [getattr(s, field) for s in summaries]
-        return base + sum(v[0] - base for v in values), values[0][1]
-
-    verdicts: dict[str, int] = {}
-    seconds: dict[str, float] = {}
-    for summary in summaries:
-        for key, count in summary.verdicts.items():
-            verdicts[key] = verdicts.get(key, 0) + count
-        for key, value in summary.seconds.items():
-            seconds[key] = round(seconds.get(key, 0.0) + value, 2)
-    return replace(
-        first,
-        engine="; ".join(dict.fromkeys(s.engine for s in summaries)),
-        engine_reason="; ".join(dict.fromkeys(s.engine_reason for s in summaries if s.engine_reason)),
-        gaps_targeted=sum(s.gaps_targeted for s in summaries), candidates=sum(s.candidates for s in summaries),
-        verdicts=verdicts, accepted=sum(s.accepted for s in summaries),
-        files_written=tuple(f for s in summaries for f in s.files_written),
-        lines_before=gained("lines_before", covered), lines_after=gained("lines_after", covered),
-        branches_before=gained("branches_before", covered_branches), branches_after=gained("branches_after", covered_branches),
-        prompt_tokens=sum(s.prompt_tokens for s in summaries), completion_tokens=sum(s.completion_tokens for s in summaries),
-        cached_tokens=sum(s.cached_tokens for s in summaries), seconds=seconds,
-        gaps=tuple(g for s in summaries for g in s.gaps), warnings=tuple(dict.fromkeys(w for s in summaries for w in s.warnings)),
-        files=tuple(f for s in summaries for f in s.files),
-    )
 
 
 def source_roots_of(settings: Settings) -> tuple[str, ...]:

@@ -9,12 +9,13 @@ cover lines in a file another shard owns, and counting those twice would oversta
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from covgen.errors import UsageError
 from covgen.pipeline import FileGain, RunSummary
 from covgen.shard import ShardInfo
 
-__all__ = ["merge_summaries"]
+__all__ = ["merge_summaries", "combine"]
 
 
 def merge_summaries(results: Sequence[tuple[str, RunSummary]]) -> RunSummary:
@@ -24,12 +25,22 @@ def merge_summaries(results: Sequence[tuple[str, RunSummary]]) -> RunSummary:
     shards = [(name, _shard_of(name, summary)) for name, summary in results]
     _check_whole(shards)
     _check_disjoint(shards)
-    summaries = [summary for _, summary in results]
     first_name, first = results[0]
-    lines_base, branches_base = _base(first)
     for name, summary in results[1:]:
-        if _base(summary) != (lines_base, branches_base):
+        if _base(summary) != _base(first):
             raise UsageError(f"{name} and {first_name} start from different coverage; not shards of one run", slug="shard-mismatch")
+    info = shards[0][1]
+    return replace(combine([summary for _, summary in results]), shard=ShardInfo(
+        index=None, count=info.count, gaps=tuple(sorted(g for _, shard in shards for g in shard.gaps)),
+        test_files=tuple(sorted(f for _, shard in shards for f in shard.test_files)), plan=info.plan, commit=info.commit,
+        planned=info.planned,
+    ))
+
+
+def combine(summaries: Sequence[RunSummary]) -> RunSummary:
+    """One summary of runs over disjoint gaps of one report (shards, or one run per language):
+    totals added, coverage united per file from line numbers."""
+    lines_base, branches_base = _base(summaries[0])
     files = _united(summaries)
     verdicts: dict[str, int] = {}
     seconds: dict[str, float] = {}
@@ -38,12 +49,11 @@ def merge_summaries(results: Sequence[tuple[str, RunSummary]]) -> RunSummary:
             verdicts[key] = verdicts.get(key, 0) + count
         for key, value in summary.seconds.items():
             seconds[key] = round(seconds.get(key, 0.0) + value, 2)
-    info = shards[0][1]
-    # The single run orders its gaps by file; each file is in one shard, so a stable sort by
-    # file puts the shards' gaps back in that order.
+    # The single run orders its gaps by file; each file is in one part, so a stable sort by
+    # file puts the parts' gaps back in that order.
     gaps = sorted((gap for summary in summaries for gap in summary.gaps), key=lambda gap: gap.gap_id.partition("::")[0])
     return RunSummary(
-        engine=_distinct(s.engine for s in summaries), engine_reason=_distinct(s.engine_reason for s in summaries),
+        engine=_distinct(s.engine for s in summaries), engine_reason=_distinct(s.engine_reason for s in summaries if s.engine_reason),
         sandbox=_distinct(s.sandbox for s in summaries), gaps_targeted=sum(s.gaps_targeted for s in summaries),
         candidates=sum(s.candidates for s in summaries), verdicts=verdicts, accepted=sum(s.accepted for s in summaries),
         files_written=tuple(sorted(path for s in summaries for path in s.files_written)),
@@ -54,11 +64,6 @@ def merge_summaries(results: Sequence[tuple[str, RunSummary]]) -> RunSummary:
         prompt_tokens=sum(s.prompt_tokens for s in summaries), completion_tokens=sum(s.completion_tokens for s in summaries),
         cached_tokens=sum(s.cached_tokens for s in summaries), seconds=seconds, gaps=tuple(gaps),
         warnings=tuple(dict.fromkeys(w for s in summaries for w in s.warnings)), files=files,
-        shard=ShardInfo(
-            index=None, count=info.count, gaps=tuple(sorted(g for _, shard in shards for g in shard.gaps)),
-            test_files=tuple(sorted(f for _, shard in shards for f in shard.test_files)), plan=info.plan, commit=info.commit,
-            planned=info.planned,
-        ),
     )
 
 

@@ -66,21 +66,19 @@ def test_every_gap_without_a_test_says_why_in_each_output() -> None:
 def test_a_report_in_two_languages_sums_into_one_summary_with_each_gain_counted_once() -> None:
     from dataclasses import replace
 
-    from covgen.api import _combined
-    from covgen.model import CoverageReport, FileCoverage
+    from covgen.merge import combine
+    from covgen.pipeline import FileGain
 
     # The report: 10 of 20 lines covered over two files; Python gained 3 lines, Java 2.
-    report = CoverageReport("jacoco", (
-        FileCoverage("pkg/mod.py", "python", tuple(range(1, 6)), tuple(range(6, 11))),
-        FileCoverage("src/main/java/a/B.java", "java", tuple(range(1, 6)), tuple(range(6, 11))),
-    ))
-    python = replace(summary(()), lines_before=(10, 20), lines_after=(13, 20), branches_before=(0, 0), branches_after=(0, 0))
+    python = replace(summary(()), lines_before=(10, 20), lines_after=(13, 20), branches_before=(0, 0), branches_after=(0, 0),
+                     files=(FileGain("pkg/mod.py", (), (6, 7, 8), (), ()),))
     java = replace(summary(()), engine="vLLM server", files_written=("src/test/java/a/BCovgenTest.java",),
                    lines_before=(10, 20), lines_after=(12, 20), branches_before=(0, 0), branches_after=(0, 0),
+                   files=(FileGain("src/main/java/a/B.java", (), (6, 7), (), ()),),
                    gaps=(GapOutcome("src/main/java/a/B.java::B.f()", ("BTest#f",), (6, 7), 0, {"ACCEPTED": 1}),))
-    combined = _combined([python, java], report)
+    combined = combine([python, java])
     assert combined.lines_before == (10, 20) and combined.lines_after == (15, 20)
-    assert combined.files_written == ("tests/covgen/test_pkg_mod_covgen.py", "src/test/java/a/BCovgenTest.java")
+    assert combined.files_written == ("src/test/java/a/BCovgenTest.java", "tests/covgen/test_pkg_mod_covgen.py")
     assert combined.accepted == 2 and combined.gaps_targeted == 2 and combined.verdicts["ACCEPTED"] == 2
     assert [g.gap_id for g in combined.gaps] == ["pkg/mod.py::f", "src/main/java/a/B.java::B.f()"]
     assert combined.engine == "model-free exploration; vLLM server"

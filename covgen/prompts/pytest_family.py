@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from covgen.prompts.context import PromptContext
+from covgen.prompts.turns import first_turn, repair_turn
 
 __all__ = ["SYSTEM", "SYSTEM_STRUCTURED", "TESTS_SCHEMA", "messages_for", "repair_messages"]
 
@@ -34,24 +35,11 @@ TESTS_SCHEMA = {
 
 def messages_for(context: PromptContext, *, structured: bool = False) -> list[Message]:
     """Messages for a first attempt; identical input gives byte-identical output."""
-    sections = [f"## {piece.title}\n{piece.text}" for piece in context.pieces]
-    sections.append(f"## Code under test: {context.qualname} (line numbers from {context.path})\n{context.focal}")
-    sections.append(f"## Task\n{context.goal}")
-    return [
-        {"role": "system", "content": SYSTEM_STRUCTURED if structured else SYSTEM},
-        {"role": "user", "content": "\n\n".join(sections)},
-    ]
+    return first_turn(context, SYSTEM_STRUCTURED if structured else SYSTEM)
 
 
 def repair_messages(previous: list[Message], answer: str, feedback: str, *, structured: bool = False) -> list[Message]:
     """Continue the conversation with what went wrong, so earlier turns stay in the prefix cache."""
     answer_format = 'one JSON object {"code": ...}' if structured else "one ```python block"
-    return [
-        *previous,
-        {"role": "assistant", "content": answer},
-        {
-            "role": "user",
-            "content": f"covgen ran your tests in a sandbox and they were rejected:\n\n{feedback}\n\n"
-            f"Fix the module. Answer with {answer_format} holding the complete corrected test module.",
-        },
-    ]
+    return repair_turn(previous, answer, f"covgen ran your tests in a sandbox and they were rejected:\n\n{feedback}",
+                       f"Fix the module. Answer with {answer_format} holding the complete corrected test module.")

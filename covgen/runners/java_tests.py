@@ -27,7 +27,7 @@ import re
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -49,11 +49,6 @@ _FAILURE_KINDS: dict[str, Literal["error", "timeout", "unsafe"]] = {
     "compile": "error", "error": "error", "no_tests": "error", "crashed": "unsafe", "timeout": "timeout"}
 #: Outcomes of one invocation, worst first: a method is as bad as its worst invocation.
 _WORST_FIRST = ("timeout", "crashed", "failed", "not_run", "skipped", "passed")
-
-
-@dataclass(frozen=True, slots=True)
-class _Snapshot:
-    files: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 class JavaTestRunner:
@@ -158,19 +153,10 @@ class JavaTestRunner:
     # -- project files a test changes ----------------------------------------------------------
 
     def _snapshot(self) -> dict[str, tuple[int, int]]:
-        files: dict[str, tuple[int, int]] = {}
-        project = self.workspace.path
-        for path in project.rglob("*"):
-            relative = path.relative_to(project).as_posix()
-            if relative.startswith(".covgen") or not (path.is_file() or path.is_symlink()):
-                continue
-            info = path.lstat()
-            files[relative] = (info.st_size, info.st_mtime_ns)
-        return files
+        return _snapshot(self.workspace.path)
 
     def _changes(self, before: dict[str, tuple[int, int]]) -> list[str]:
-        after = self._snapshot()
-        return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+        return _changes(before, self._snapshot())
 
     def _restore(self, changed: Sequence[str]) -> None:
         for relative in changed:
@@ -307,18 +293,25 @@ class _CleanJavaRun:
         return replace(self.owner.policy, wall_seconds=seconds, memory_bytes=max(self.owner.policy.memory_bytes, 4 << 30))
 
     def _snapshot(self) -> dict[str, tuple[int, int]]:
-        files: dict[str, tuple[int, int]] = {}
-        project = self.workspace.path
-        for path in project.rglob("*"):
-            relative = path.relative_to(project).as_posix()
-            if not relative.startswith(".covgen") and (path.is_file() or path.is_symlink()):
-                info = path.lstat()
-                files[relative] = (info.st_size, info.st_mtime_ns)
-        return files
+        return _snapshot(self.workspace.path)
 
     def _changes(self, before: dict[str, tuple[int, int]]) -> list[str]:
-        after = self._snapshot()
-        return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+        return _changes(before, self._snapshot())
+
+
+def _snapshot(project: Path) -> dict[str, tuple[int, int]]:
+    """Size and mtime of every project file in a workspace copy (covgen's own folders aside)."""
+    files: dict[str, tuple[int, int]] = {}
+    for path in project.rglob("*"):
+        relative = path.relative_to(project).as_posix()
+        if not relative.startswith(".covgen") and (path.is_file() or path.is_symlink()):
+            info = path.lstat()
+            files[relative] = (info.st_size, info.st_mtime_ns)
+    return files
+
+
+def _changes(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+    return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
 
 
 def _same(nodeid: str) -> str:

@@ -45,6 +45,7 @@ def cli() -> None:
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files matching GLOB (repeatable).")
 @click.option("--max-gaps", type=int, help="Show at most N gaps.")
 @click.option("--min-lines", type=int, help="Skip methods with fewer than N uncovered lines (default 1).")
+@click.option("--source-roots", metavar="DIR[,DIR]", help="Where a JaCoCo report's package/File.java is looked for (default src/main/java,src).")
 @click.option("--json", "as_json", is_flag=True, help="Print the covgen.gaps/1 JSON object.")
 def gaps(
     reports: tuple[Path, ...],
@@ -55,6 +56,7 @@ def gaps(
     exclude: tuple[str, ...],
     max_gaps: int | None,
     min_lines: int | None,
+    source_roots: str | None,
     as_json: bool,
 ) -> None:
     """List the methods that REPORTS (lcov, Cobertura, JaCoCo, coverage.py JSON) say tests never reach."""
@@ -66,7 +68,8 @@ def gaps(
         raise click.BadParameter(f"{root} is not a directory", param_hint="--root")
     settings = load_settings(
         root,
-        {"format": report_format, "include": include, "exclude": exclude, "max_gaps": max_gaps, "min_lines": min_lines},
+        {"format": report_format, "include": include, "exclude": exclude, "max_gaps": max_gaps, "min_lines": min_lines,
+         "source_roots": source_roots},
     )
     report = read_reports(reports, fmt=settings.format, root=root, source_roots=settings.source_roots)
     changed = None
@@ -107,6 +110,7 @@ def gaps(
 @click.option("--include", multiple=True, metavar="GLOB")
 @click.option("--exclude", multiple=True, metavar="GLOB")
 @click.option("--min-lines", type=int)
+@click.option("--source-roots", metavar="DIR[,DIR]", help="Where a JaCoCo report's package/File.java is looked for (default src/main/java,src).")
 @click.option("--budget-seconds", type=float,
               help="Stop asking the engine after this many seconds (answers still in flight are dropped); what was proven is kept.")
 @click.option("--dry-run", is_flag=True, help="Show the gaps and the prompts; call nothing, run nothing, write nothing.")
@@ -136,6 +140,7 @@ def gaps(
 @click.option("--source-root", metavar="DIR", help="Java: the production sources' folder (default src/main/java).")
 @click.option("--jacoco-agent", metavar="JAR", help="Java: the JaCoCo agent (default: the local Maven repository, else /usr/share/java).")
 @click.option("--junit-launcher", metavar="JAR", help="Java: junit-platform-console-standalone (default: as for --jacoco-agent).")
+@click.option("--audit-log", metavar="PATH", help="Append-only JSONL of model requests and answers (default .covgen/requests.jsonl).")
 def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: str | None, dry_run: bool,
         outputs: str | None, record: Path | None, replay: Path | None, python_path: str | None, **flags: object) -> None:
     """Generate tests for uncovered methods and keep only the ones proven to pass and add coverage."""
@@ -165,6 +170,33 @@ def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: s
     for kind, path in targets:
         text = json.dumps(summary_document(summary), indent=2) + "\n" if kind == "json" else summary_markdown(summary)
         write_atomically(path, text)
+
+
+@cli.command()
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True, help="Project root.")
+@click.option("--engine", type=click.Choice(["auto", "llm", "explore", "hybrid", "replay", "vllm"]), help="Candidate generator (default auto).")
+@click.option("--model-url", help="vLLM OpenAI-compatible base URL.")
+@click.option("--model", help="Served model name (default: the first of /v1/models).")
+@click.option("--python", help="Interpreter of the project's environment (default: covgen's own).")
+@click.option("--sandbox", type=click.Choice(["auto", "strict"]), help="strict: isolation is required, not advised.")
+@click.option("--classpath", metavar="CP", help="Java: compiled classes and test libraries.")
+@click.option("--source-root", metavar="DIR", help="Java: the production sources' folder.")
+@click.option("--jacoco-agent", metavar="JAR", help="Java: the JaCoCo agent.")
+@click.option("--junit-launcher", metavar="JAR", help="Java: junit-platform-console-standalone.")
+@click.option("--json", "as_json", is_flag=True, help="Print the covgen.doctor/1 JSON object.")
+def doctor(root: Path, as_json: bool, **flags: object) -> int:
+    """Check that `covgen run` would work here with these settings, and say what to install or pass if not.
+
+    Exit 0 when it would, 1 when something it needs fails, 2 for bad input.
+    """
+    from covgen.config import load_settings
+    from covgen.doctor import diagnose
+
+    if not root.is_dir():
+        raise click.BadParameter(f"{root} is not a directory", param_hint="--root")
+    diagnosis = diagnose(root, load_settings(root, flags))
+    click.echo(json.dumps(diagnosis.document(), indent=2) if as_json else diagnosis.text(), nl=as_json)
+    return EXIT_OK if diagnosis.ok else EXIT_THRESHOLD
 
 
 def _dry_run(root: Path, gaps: list[Gap], engine: str, test_dir: str) -> None:
@@ -245,7 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every failure covgen foresees becomes one line on stderr and an exit code."""
     previous = {signum: signal.signal(signum, _stop) for signum in _STOP_SIGNALS}
     try:
-        cli.main(args=argv, prog_name="covgen", standalone_mode=False)
+        # A command may return its exit code (doctor: 1 when a check fails).
+        code = cli.main(args=argv, prog_name="covgen", standalone_mode=False)
+        if isinstance(code, int):
+            return code
     except _Stopped as stop:
         click.echo(f"covgen: stopped by {signal.Signals(stop.signum).name}; sandboxes killed, nothing half-written", err=True)
         return 128 + stop.signum

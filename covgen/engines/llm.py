@@ -107,6 +107,8 @@ class OpenAICompatBackend:
         self.retry_after_cap = retry_after_cap
         #: The endpoint that showed the server alive: "/health" or ".../models".
         self.live_via = ""
+        #: The models ``/v1/models`` listed at start (what ``covgen doctor`` shows).
+        self.served: tuple[str, ...] = ()
         self._notify = notify
         self._semaphore = asyncio.Semaphore(concurrency)
         self._max_model_len: int | None = None
@@ -149,6 +151,7 @@ class OpenAICompatBackend:
             models = await self._request("GET", f"{self.base_url}/models", None)
         entries = [entry for entry in models.get("data") or [] if isinstance(entry, dict)]
         served = [str(entry.get("id")) for entry in entries]
+        self.served = tuple(served)
         if not self.model:
             if not served:
                 raise BackendError(f"model server at {self.base_url} serves no model (/v1/models is empty)")

@@ -285,10 +285,11 @@ def _read_files(root: Path) -> dict[str, tuple[Any, str]]:
 
 
 #: ``COVGEN_*`` variables that are not settings: secrets, debugging, covgen's own markers, the
-#: compose file's inputs. Any other ``COVGEN_*`` is a misspelt setting and stops covgen.
+#: compose file's and the image script's inputs (exported in the same shell). Any other
+#: ``COVGEN_*`` is a misspelt setting and stops covgen.
 _OTHER_VARIABLES = frozenset(_ENV_PREFIX + name for name in (
     "API_KEY", "DEBUG", "PROBE_OUT", "PROBE_TIMEOUT", "PROBE_CONTEXTS", "PROBE_WATCH", "REGENERATE_GOLDEN",
-    "PROJECT", "REPORT", "UID", "GID",
+    "PROJECT", "REPORT", "UID", "GID", "DEBIAN_MIRROR",
 ))
 _STANDALONE = "covgen.toml"
 

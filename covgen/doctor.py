@@ -99,7 +99,7 @@ def diagnose(
 
 def _languages(root: Path, settings: Settings) -> tuple[bool, bool]:
     """(Python, Java): which languages' tools this project needs."""
-    from covgen.languages.java_build import JAVA_SOURCE_ROOT
+    from covgen.defaults import JAVA_SOURCE_ROOT
 
     java = (settings.classpath is not None or settings.source_root is not None
             or any((root / name).is_file() for name in _JAVA_BUILDS)

@@ -88,7 +88,6 @@ class Settings(BaseModel):
         return value
 
 
-
 @dataclass(frozen=True, slots=True)
 class SettingDoc:
     """What the configuration table says about one setting beyond its type and default."""
@@ -193,8 +192,8 @@ def _default_text(value: Any) -> str:
 
 
 _ENV_PREFIX = "COVGEN_"
-#: Settings naming places in the project. From pyproject.toml or covgen.toml (or by default) they must stay
-#: inside it: the file is in the repository, which a pull request can change. Flags and COVGEN_*
+#: Settings naming places in the project. From covgen.toml or pyproject.toml (or by default) they
+#: must stay inside it: the file is in the repository, which a pull request can change. Flags and COVGEN_*
 #: variables come from whoever runs covgen (a CI job definition is as trusted as its command
 #: line) and may point anywhere. ``python`` is checked as spelt, not resolved: a virtualenv's
 #: interpreter is a symlink to one outside the project by design.

@@ -102,3 +102,11 @@ def test_unknown_key_through_the_cli_is_one_line_and_exit_2(tmp_path: Path, covg
     assert result.err.strip().splitlines() == [
         f"covgen: error: {tmp_path / 'covgen.toml'}: key 'sandboxx' is not a covgen setting; did you mean 'sandbox'? "
         "(the README's configuration table lists them)"]
+
+
+def test_covgen_toml_paths_stay_inside_the_project_like_pyproject_ones(tmp_path: Path) -> None:
+    (tmp_path / "covgen.toml").write_text('test_dir = "../elsewhere"\npython = ".venv/bin/python"\n')
+    with pytest.raises(ConfigError, match=r"covgen.toml test_dir: '../elsewhere'"):
+        load_settings(tmp_path, env={})
+    (tmp_path / "covgen.toml").write_text('python = ".venv/bin/python"\n')
+    assert load_settings(tmp_path, env={}).python == str(tmp_path.absolute() / ".venv/bin/python")

@@ -142,6 +142,14 @@ def _model(settings: Settings, java: bool) -> Check:
     return asyncio.run(_endpoint(settings.model_url or DEFAULT_MODEL_URL, settings))
 
 
+_ENDPOINT_FIXES = {
+    "model-not-served": "pass --model with one of the models it serves (or leave --model out: the first is used)",
+    "model-auth": "set COVGEN_API_KEY to the key the server expects",
+    "backend": "start the server (`vllm serve MODEL --max-model-len N`) or pass the right --model-url; "
+               "--engine explore runs without a model (Python only)",
+}
+
+
 async def _endpoint(url: str, settings: Settings) -> Check:
     from covgen.engines.llm import OpenAICompatBackend
 
@@ -150,9 +158,7 @@ async def _endpoint(url: str, settings: Settings) -> Check:
     try:
         await backend.start(wait_seconds=min(settings.wait_for_model, _MODEL_WAIT))
     except CovgenError as err:
-        return Check("model", False, str(err),
-                     "start the server (`vllm serve MODEL --max-model-len N`) or pass the right --model-url"
-                     + (" and --model" if settings.model else "") + "; --engine explore runs without a model (Python only)")
+        return Check("model", False, str(err), _ENDPOINT_FIXES.get(err.slug, _ENDPOINT_FIXES["backend"]))
     finally:
         await backend.aclose()
     length = f"context {backend.max_model_len} tokens" if backend.max_model_len else "context length not reported"

@@ -53,11 +53,15 @@ def test_live_endpoint_shows_its_models_and_context(tmp_path: Path) -> None:
     with StubServer(StubState(max_model_len=16384)) as server:
         diagnosis = run(root, {"model_url": server.url})
         wrong = run(root, {"model_url": server.url, "model": "other/model"})
+    with StubServer(StubState(health_route=False, models_status=401)) as locked:
+        refused = check(run(root, {"model_url": locked.url}), "model")
     model = check(diagnosis, "model")
     assert model.ok and "serves stub/coder-instruct" in model.detail and "context 16384 tokens" in model.detail
     assert diagnosis.ok
     assert not wrong.ok
     assert "does not serve 'other/model'; it serves stub/coder-instruct" in check(wrong, "model").detail
+    assert check(wrong, "model").fix.startswith("pass --model with one of the models it serves")
+    assert not refused.ok and "HTTP 401" in refused.detail and refused.fix == "set COVGEN_API_KEY to the key the server expects"
 
 
 def test_dead_endpoint_fails_even_under_auto_and_says_what_to_do(tmp_path: Path) -> None:
@@ -112,7 +116,10 @@ def test_class_files_the_agent_cannot_instrument(tmp_path: Path) -> None:
     assert not build.ok and not diagnosis.ok
     assert f"demo/A.class is Java {real.release}" in build.detail
     assert f"compile the project with --release {real.release - 1}" in build.fix
-    assert run(root, {"classpath": "classes"}).ok  # the real toolchain instruments it
+    real_run = run(root, {"classpath": "classes"})
+    assert real_run.ok  # the real toolchain instruments it
+    # No model for a Java project: run completes, but fills no Java gap; said as advice.
+    assert check(real_run, "model").fix == "pass --model-url to a vLLM server: Java gaps need a model"
 
 
 def test_sandbox_layers_missing_advise_under_auto_and_fail_under_strict(tmp_path: Path) -> None:

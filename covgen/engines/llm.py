@@ -157,7 +157,8 @@ class OpenAICompatBackend:
                 raise BackendError(f"model server at {self.base_url} serves no model (/v1/models is empty)")
             self.model = served[0]
         elif served and self.model not in served:
-            raise BackendError(f"model server at {self.base_url} does not serve {self.model!r}; it serves {', '.join(served)}")
+            raise BackendError(f"model server at {self.base_url} does not serve {self.model!r}; it serves {', '.join(served)}",
+                               slug="model-not-served")
         length = next((entry.get("max_model_len") for entry in entries if str(entry.get("id")) == self.model), None)
         if isinstance(length, int) and length > 0:
             self._max_model_len = length  # vLLM says so here; /tokenize, if present, says it again
@@ -185,7 +186,7 @@ class OpenAICompatBackend:
         if response.status_code in (401, 403):
             raise BackendError(
                 f"model server at {self.base_url} refused covgen: {path} answered HTTP {response.status_code}: {_snippet(response)} "
-                "(covgen sends COVGEN_API_KEY as its bearer token)"
+                "(covgen sends COVGEN_API_KEY as its bearer token)", slug="model-auth",
             )
         if response.status_code == 200:
             try:

@@ -52,6 +52,7 @@ def cli() -> None:
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files matching GLOB (repeatable).")
 @click.option("--max-gaps", type=int, help="Show at most N gaps.")
 @click.option("--min-lines", type=int, help="Skip methods with fewer than N uncovered lines (default 1).")
+@click.option("--source-roots", metavar="DIR[,DIR]", help="Where a JaCoCo report's package/File.java is looked for (default src/main/java,src).")
 @click.option("--json", "as_json", is_flag=True, help="Print the covgen.gaps/1 JSON object.")
 def gaps(
     reports: tuple[Path, ...],
@@ -62,6 +63,7 @@ def gaps(
     exclude: tuple[str, ...],
     max_gaps: int | None,
     min_lines: int | None,
+    source_roots: str | None,
     as_json: bool,
 ) -> None:
     """List the methods that REPORTS (lcov, Cobertura, JaCoCo, coverage.py JSON) say tests never reach."""
@@ -74,7 +76,8 @@ def gaps(
         raise click.BadParameter(f"{root} is not a directory", param_hint="--root")
     settings = load_settings(
         root,
-        {"format": report_format, "include": include, "exclude": exclude, "max_gaps": max_gaps, "min_lines": min_lines},
+        {"format": report_format, "include": include, "exclude": exclude, "max_gaps": max_gaps, "min_lines": min_lines,
+         "source_roots": source_roots},
     )
     report = read_reports(reports, fmt=settings.format, root=root, source_roots=source_roots_of(settings))
     changed = None
@@ -128,6 +131,7 @@ def _java_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--include", multiple=True, metavar="GLOB")
 @click.option("--exclude", multiple=True, metavar="GLOB")
 @click.option("--min-lines", type=int)
+@click.option("--source-roots", metavar="DIR[,DIR]", help="Where a JaCoCo report's package/File.java is looked for (default src/main/java,src).")
 @click.option("--budget-seconds", type=float,
               help="Stop asking the engine after this many seconds (answers still in flight are dropped); what was proven is kept.")
 @click.option("--dry-run", is_flag=True, help="Show the gaps and the prompts; call nothing, run nothing, write nothing.")
@@ -155,6 +159,7 @@ def _java_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--sandbox", type=click.Choice(["auto", "strict"]), help="strict: refuse to run without filesystem and network isolation (bubblewrap).")
 @click.option("--screen", type=click.Choice(["strict", "permissive"]),
               help="strict (default): candidates may reach only covgen's allowlist; permissive: the older denylist.")
+@click.option("--audit-log", metavar="PATH", help="Append-only JSONL of model requests and answers (default .covgen/requests.jsonl).")
 @_java_options
 def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: str | None, dry_run: bool,
         outputs: str | None, record: Path | None, replay: Path | None, python_path: str | None, shard_text: str | None,
@@ -197,8 +202,8 @@ def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: s
 @click.option("--fail-under", type=click.FloatRange(0, 100), metavar="PCT", help="Fail when total line coverage is below PCT.")
 @click.option("--diff", "diff_ref", metavar="REF", help="Measure the lines changed since the merge base with REF.")
 @click.option("--diff-fail-under", type=click.FloatRange(0, 100), metavar="PCT", help="Fail when coverage of the changed lines is below PCT.")
-@click.option("--every-changed-line", is_flag=True, help="Fail while any changed executable line is uncovered.")
-@click.option("--fill", is_flag=True, help="First generate tests for the changed methods with uncovered changed lines, then gate.")
+@click.option("--every-changed-line", is_flag=True, default=None, help="Fail while any changed executable line is uncovered.")
+@click.option("--fill", is_flag=True, default=None, help="First generate tests for the changed methods with uncovered changed lines, then gate.")
 @click.option("--test-cmd", help='With --fill: measure again by running this command under coverage in the sandbox, e.g. "pytest -q".')
 @click.option("--engine", type=click.Choice(["auto", "llm", "explore", "hybrid", "replay", "vllm"]), help="With --fill: the engine (default auto).")
 @click.option("--model-url", envvar="COVGEN_MODEL_URL", help="With --fill: vLLM OpenAI-compatible base URL (env COVGEN_MODEL_URL).")
@@ -212,22 +217,23 @@ def run(reports: tuple[Path, ...], test_cmd: str | None, root: Path, diff_ref: s
 @click.option("--sandbox", type=click.Choice(["auto", "strict"]), help="With --fill: strict refuses to run without bubblewrap's isolation.")
 @click.option("--output", "outputs", metavar="KIND:PATH[,…]", help=_OUTPUT_HELP)
 @_java_options
-def gate(reports: tuple[Path, ...], root: Path, report_format: str | None, fail_under: float | None, diff_ref: str | None,
-         diff_fail_under: float | None, every_changed_line: bool, fill: bool, test_cmd: str | None, outputs: str | None,
-         **flags: object) -> None:
+def gate(reports: tuple[Path, ...], root: Path, report_format: str | None, diff_ref: str | None, test_cmd: str | None,
+         outputs: str | None, **flags: object) -> None:
     """Check total and changed-line coverage of REPORTS against thresholds (exit 1 when one fails)."""
     from covgen.config import load_settings
     from covgen.gate import Thresholds
 
     if not root.is_dir():
         raise click.BadParameter(f"{root} is not a directory", param_hint="--root")
-    if (diff_fail_under is not None or every_changed_line or fill) and diff_ref is None:
+    targets = _parse_outputs(outputs)
+    # Thresholds are settings: a team keeps them in [tool.covgen]; a flag wins for one run.
+    settings = load_settings(root, {"format": report_format, **flags})
+    fill = settings.fill
+    if (settings.diff_fail_under is not None or settings.every_changed_line or fill) and diff_ref is None:
         raise click.UsageError("--diff-fail-under, --every-changed-line and --fill need --diff REF")
     if test_cmd and not fill:
         raise click.UsageError("--test-cmd measures again after --fill; give --fill too")
-    targets = _parse_outputs(outputs)
-    settings = load_settings(root, {"format": report_format, **flags})
-    thresholds = Thresholds(fail_under, diff_fail_under, every_changed_line)
+    thresholds = Thresholds(settings.fail_under, settings.diff_fail_under, settings.every_changed_line)
     from covgen.adapters import read_reports
     from covgen.api import source_roots_of
 
@@ -313,6 +319,33 @@ def merge(results: tuple[Path, ...], outputs: str | None) -> None:
     write_run_outputs(targets, summary)
 
 
+@cli.command()
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True, help="Project root.")
+@click.option("--engine", type=click.Choice(["auto", "llm", "explore", "hybrid", "replay", "vllm"]), help="Candidate generator (default auto).")
+@click.option("--model-url", help="vLLM OpenAI-compatible base URL.")
+@click.option("--model", help="Served model name (default: the first of /v1/models).")
+@click.option("--python", help="Interpreter of the project's environment (default: covgen's own).")
+@click.option("--sandbox", type=click.Choice(["auto", "strict"]), help="strict: isolation is required, not advised.")
+@click.option("--classpath", metavar="CP", help="Java: compiled classes and test libraries.")
+@click.option("--source-root", metavar="DIR", help="Java: the production sources' folder.")
+@click.option("--jacoco-agent", metavar="JAR", help="Java: the JaCoCo agent.")
+@click.option("--junit-launcher", metavar="JAR", help="Java: junit-platform-console-standalone.")
+@click.option("--json", "as_json", is_flag=True, help="Print the covgen.doctor/1 JSON object.")
+def doctor(root: Path, as_json: bool, **flags: object) -> int:
+    """Check that `covgen run` would work here with these settings, and say what to install or pass if not.
+
+    Exit 0 when it would, 1 when something it needs fails, 2 for bad input.
+    """
+    from covgen.config import load_settings
+    from covgen.doctor import diagnose
+
+    if not root.is_dir():
+        raise click.BadParameter(f"{root} is not a directory", param_hint="--root")
+    diagnosis = diagnose(root, load_settings(root, flags))
+    click.echo(json.dumps(diagnosis.document(), indent=2) if as_json else diagnosis.text(), nl=as_json)
+    return EXIT_OK if diagnosis.ok else EXIT_THRESHOLD
+
+
 def _dry_run(root: Path, gaps: list[Gap], engine: str, test_dir: str) -> None:
     from covgen.pipeline import build_targets
     from covgen.project import ProjectFacts
@@ -395,7 +428,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every failure covgen foresees becomes one line on stderr and an exit code."""
     previous = {signum: signal.signal(signum, _stop) for signum in _STOP_SIGNALS}
     try:
-        cli.main(args=argv, prog_name="covgen", standalone_mode=False)
+        # A command may return its exit code (doctor: 1 when a check fails).
+        code = cli.main(args=argv, prog_name="covgen", standalone_mode=False)
+        if isinstance(code, int):
+            return code
     except _Stopped as stop:
         click.echo(f"covgen: stopped by {signal.Signals(stop.signum).name}; sandboxes killed, nothing half-written", err=True)
         return 128 + stop.signum

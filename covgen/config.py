@@ -1,19 +1,27 @@
-"""One settings model, layered: defaults < ``[tool.covgen]`` in pyproject.toml < ``COVGEN_*`` < flags."""
+"""One settings model, layered: defaults < ``covgen.toml`` or ``[tool.covgen]`` < ``COVGEN_*`` < flags.
+
+Each setting is described once, in `SETTINGS` (its help and the commands that take it as a flag);
+the README's configuration table is rendered from it (:func:`config_table`) and a test holds the
+table, the click commands and the plugin's options to it.
+"""
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
+import types
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from covgen import defaults
 from covgen.errors import ConfigError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "load_settings", "SETTINGS", "FLAG_ONLY", "SettingDoc", "config_table"]
 
 ReportFormat = Literal["lcov", "cobertura", "jacoco", "coveragepy"]
 
@@ -32,6 +40,15 @@ class Settings(BaseModel):
     min_lines: int = Field(default=1, ge=0)
     #: Where JaCoCo's ``package/File.java`` is looked for, relative to the root.
     source_roots: tuple[str, ...] = ("src/main/java", "src")
+
+    # --- covgen gate ------------------------------------------------------------------------
+    #: Fail when total line coverage is below this percentage.
+    fail_under: float | None = Field(default=None, ge=0, le=100)
+    #: Fail when coverage of the changed lines is below this percentage (needs --diff).
+    diff_fail_under: float | None = Field(default=None, ge=0, le=100)
+    every_changed_line: bool = False
+    #: Generate tests for the changed methods with uncovered changed lines first, then gate.
+    fill: bool = False
 
     # --- covgen run -------------------------------------------------------------------------
     engine: Literal["auto", "llm", "explore", "hybrid", "replay", "vllm"] = "auto"
@@ -88,9 +105,117 @@ class Settings(BaseModel):
         return value
 
 
+@dataclass(frozen=True, slots=True)
+class SettingDoc:
+    """What the configuration table says about one setting beyond its type and default."""
+
+    help: str
+    #: Commands taking it as a flag: ``gaps``, ``run``, ``doctor`` (``--NAME``) and ``pytest`` (``--ai-NAME``).
+    #: Every command reads every setting from the file and the environment; a flag is where it is spelt out.
+    commands: tuple[str, ...]
+
+
+_RUN = ("run",)
+#: Every setting, once. A new command option is one line here (or in `FLAG_ONLY`); the README's
+#: table and the test that holds the CLI to it follow.
+SETTINGS: dict[str, SettingDoc] = {
+    "format": SettingDoc("report format; sniffed from content when unset", ("gaps", "gate")),
+    "include": SettingDoc("only files matching these globs (repo-relative)", ("gaps", "run")),
+    "exclude": SettingDoc("skip files matching these globs", ("gaps", "run")),
+    "max_gaps": SettingDoc("target (or show) at most N gaps", ("gaps", "run", "gate", "pytest")),
+    "min_lines": SettingDoc("skip methods with fewer uncovered lines", ("gaps", "run")),
+    "source_roots": SettingDoc("where a JaCoCo report's `package/File.java` is looked for", ("gaps", "run")),
+    "fail_under": SettingDoc("gate: fail when total line coverage is below this percentage", ("gate",)),
+    "diff_fail_under": SettingDoc("gate: fail when coverage of the changed lines is below this percentage", ("gate",)),
+    "every_changed_line": SettingDoc("gate: fail while any changed executable line is uncovered", ("gate",)),
+    "fill": SettingDoc("gate: first write tests for the changed methods with uncovered changed lines", ("gate",)),
+    "engine": SettingDoc("candidate generator", ("run", "gate", "doctor", "pytest")),
+    "model_url": SettingDoc("vLLM OpenAI-compatible base URL (several: comma-separated, or the flag repeated); unset: no model configured", ("run", "gate", "doctor", "pytest")),
+    "model": SettingDoc("served model name; unset: the first of `/v1/models`", ("run", "gate", "doctor", "pytest")),
+    "concurrency": SettingDoc("requests in flight at once", _RUN),
+    "candidates": SettingDoc("candidates per request (vLLM's `n`)", _RUN),
+    "max_attempts": SettingDoc("attempts per gap, the first plus repairs", _RUN),
+    "runs": SettingDoc("runs every accepted test must pass", _RUN),
+    "test_timeout": SettingDoc("seconds one candidate test may take", _RUN),
+    "temperature": SettingDoc("sampling temperature", _RUN),
+    "seed": SettingDoc("sampling seed", _RUN),
+    "max_tokens": SettingDoc("max completion tokens per answer", _RUN),
+    "structured": SettingDoc("ask for JSON-schema structured output", _RUN),
+    "wait_for_model": SettingDoc("seconds to wait for the model server to come up", _RUN),
+    "request_timeout": SettingDoc("seconds one model request may go unanswered", _RUN),
+    "budget_seconds": SettingDoc("stop asking the engine after this many seconds; what was proven is kept", ("run", "gate", "pytest")),
+    "explore_seconds": SettingDoc("exploration budget per gap for the model-free engine", ("run", "gate")),
+    "explore_attempts": SettingDoc("budget per gap in calls instead of seconds (the same tests on any machine)", ("run", "gate")),
+    "test_dir": SettingDoc("where generated Python tests go (Java: beside the package under src/test/java)", ("run", "gate", "pytest")),
+    "python": SettingDoc("the project's interpreter; unset: covgen's own", ("run", "gate", "doctor")),
+    "sandbox": SettingDoc("strict: refuse to run without filesystem and network isolation", ("run", "gate", "doctor")),
+    "screen": SettingDoc("strict: candidates may reach only covgen's allowlist; permissive: the older denylist", _RUN),
+    "classpath": SettingDoc("Java: compiled classes and test libraries; unset: from Maven, Gradle or javac", ("run", "gate", "doctor")),
+    "source_root": SettingDoc("Java: the production sources' folder; unset: src/main/java", ("run", "gate", "doctor")),
+    "jacoco_agent": SettingDoc("Java: the JaCoCo agent jar; unset: the local Maven repository, else /usr/share/java",
+                               ("run", "gate", "doctor")),
+    "junit_launcher": SettingDoc("Java: junit-platform-console-standalone; unset: as for `jacoco_agent`", ("run", "gate", "doctor")),
+    "audit_log": SettingDoc("append-only JSONL of model requests and answers (redacted), relative to the root", _RUN),
+}
+#: Options that are not settings: they name this invocation's inputs and outputs, not how the
+#: project is handled, so a file or an environment variable setting them would surprise.
+FLAG_ONLY: dict[str, str] = {
+    "--root": "the project itself: every other setting is read from it",
+    "--report": "this invocation's input",
+    "--test-cmd": "this invocation's input",
+    "--diff": "a git ref of this invocation",
+    "--dry-run": "a one-off look, never a standing choice",
+    "--output": "this invocation's output files",
+    "--json": "this invocation's output format",
+    "--record": "this invocation's recording",
+    "--replay": "this invocation's recording",
+    "--shard": "this CI job's share of the gaps, set per job (also env COVGEN_SHARD)",
+    "--ai-fill-gaps": "a pytest switch (ini key `ai_fill_gaps`), not a covgen setting",
+    "--ai-fill-gaps-strict": "a pytest switch (ini key `ai_fill_gaps_strict`)",
+    "--ai-fill-gaps-with-failures": "a pytest switch (ini key `ai_fill_gaps_with_failures`)",
+}
+
+
+def flag_of(name: str, command: str) -> str:
+    """How `command` spells setting `name` as a flag."""
+    return ("--ai-" if command == "pytest" else "--") + name.replace("_", "-")
+
+
+def config_table() -> str:
+    """The README's configuration table, rendered from `Settings` and `SETTINGS`."""
+    rows = ["| key | environment | flags | type | default | meaning |", "|---|---|---|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        doc = SETTINGS[name]
+        flags = "<br>".join(
+            f"`{flag}` ({', '.join(c for c in doc.commands if flag_of(name, c) == flag)})"
+            for flag in dict.fromkeys(flag_of(name, c) for c in doc.commands)
+        )
+        rows.append(f"| `{name}` | `{_ENV_PREFIX}{name.upper()}` | {flags} | {_type_name(field.annotation)} "
+                    f"| {_default_text(field.default)} | {doc.help} |")
+    return "\n".join(rows) + "\n"
+
+
+def _type_name(annotation: Any) -> str:
+    if get_origin(annotation) in (Union, types.UnionType):
+        return " ".join(_type_name(arg) for arg in get_args(annotation) if arg is not type(None))
+    if get_origin(annotation) is Literal:
+        return " \\| ".join(f"`{arg}`" for arg in get_args(annotation))
+    if get_origin(annotation) is tuple:
+        return "list of str"
+    return str(getattr(annotation, "__name__", annotation))
+
+
+def _default_text(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, tuple):
+        return ", ".join(f"`{item}`" for item in value) or "—"
+    return f"`{str(value).lower() if isinstance(value, bool) else value}`"
+
+
 _ENV_PREFIX = "COVGEN_"
-#: Settings naming places in the project. From pyproject.toml (or by default) they must stay
-#: inside it: the file is in the repository, which a pull request can change. Flags and COVGEN_*
+#: Settings naming places in the project. From covgen.toml or pyproject.toml (or by default) they
+#: must stay inside it: the file is in the repository, which a pull request can change. Flags and COVGEN_*
 #: variables come from whoever runs covgen (a CI job definition is as trusted as its command
 #: line) and may point anywhere. ``python`` is checked as spelt, not resolved: a virtualenv's
 #: interpreter is a symlink to one outside the project by design.
@@ -109,18 +234,16 @@ def load_settings(
     """
     values: dict[str, Any] = {}
     origin: dict[str, str] = {}
-    pyproject = root / "pyproject.toml"
-    if pyproject.is_file():
-        for key, value in _read_table(pyproject).items():
-            name = key.replace("-", "_")
-            if name not in Settings.model_fields:
-                raise ConfigError(f"{pyproject}: [tool.covgen] has unknown key {key!r}", slug="unknown-key")
-            values[name] = value
-            origin[name] = f"{pyproject} [tool.covgen] {key}"
+    for key, (value, where) in _read_files(root).items():
+        values[key] = value
+        origin[key] = where
     for name, (value, where) in (ini or {}).items():
         values[name] = value
         origin[name] = where
     environment = os.environ if env is None else env
+    for variable in environment:
+        if variable.startswith(_ENV_PREFIX) and variable not in _OTHER_VARIABLES and variable.isupper():
+            _known(variable[len(_ENV_PREFIX):].lower(), f"environment variable {variable}", _ENV_PREFIX, upper=True)
     for name in Settings.model_fields:
         variable = _ENV_PREFIX + name.upper()
         if variable in environment:
@@ -136,11 +259,11 @@ def load_settings(
         problem = err.errors()[0]
         key = str(problem["loc"][0]) if problem["loc"] else "?"
         raise ConfigError(f"{origin.get(key, key)}: {problem['msg']}", slug="bad-value") from err
-    return _kept_inside(settings, root, origin, pyproject)
+    return _kept_inside(settings, root, origin)
 
 
-def _kept_inside(settings: Settings, root: Path, origin: dict[str, str], pyproject: Path) -> Settings:
-    """Refuse project paths from pyproject.toml (or defaults) that leave the project."""
+def _kept_inside(settings: Settings, root: Path, origin: dict[str, str]) -> Settings:
+    """Refuse project paths from the project's files (or defaults) that leave the project."""
     from covgen.sources import outside_root
 
     for name in _PROJECT_PATHS:
@@ -152,22 +275,67 @@ def _kept_inside(settings: Settings, root: Path, origin: dict[str, str], pyproje
             escape = None if path is None else outside_root(root, path, follow_symlinks=name != "python")
             if escape is not None:
                 raise ConfigError(
-                    f"{where}: {path!r} {escape}; paths from pyproject.toml and defaults stay inside the project "
+                    f"{where}: {path!r} {escape}; paths from the project's files and defaults stay inside the project "
                     f"(a command-line flag or {_ENV_PREFIX}{name.upper()} may point elsewhere)", slug="outside-root",
                 )
-    if settings.python is not None and origin.get("python", "").startswith(str(pyproject)):
-        # Relative to the project, like every other path in its pyproject.toml.
+    files = (str(root / "pyproject.toml"), str(root / _STANDALONE))
+    if settings.python is not None and origin.get("python", "").startswith(files):
+        # Relative to the project, like every other path in its configuration file.
         return settings.model_copy(update={"python": str(root.absolute() / settings.python)})
     return settings
 
 
-def _read_table(pyproject: Path) -> dict[str, Any]:
+def _read_files(root: Path) -> dict[str, tuple[Any, str]]:
+    """The settings of ``covgen.toml`` (top-level keys) or ``[tool.covgen]``: name → (value, where).
+
+    Both at once is refused rather than merged: which file a key came from would be one more
+    thing to look up, and a stale table left behind would silently lose or win.
+    """
+    pyproject = root / "pyproject.toml"
+    standalone = root / _STANDALONE
+    table = _read_table(pyproject, ("tool", "covgen")) if pyproject.is_file() else {}
+    own = _read_table(standalone, ()) if standalone.is_file() else {}
+    if table and own:
+        raise ConfigError(f"{standalone} and {pyproject} [tool.covgen] both set covgen settings: keep one", slug="two-files")
+    where, keys = (str(standalone), own) if own else (f"{pyproject} [tool.covgen]", table)
+    found = {}
+    for key, value in keys.items():
+        name = _known(key.replace("-", "_"), f"{where}: key {key!r}", "", dashed="-" in key)
+        found[name] = (value, f"{where} {key}")
+    return found
+
+
+#: ``COVGEN_*`` variables that are not settings: secrets, debugging, covgen's own markers, the
+#: compose file's and the image script's inputs (exported in the same shell). Any other
+#: ``COVGEN_*`` is a misspelt setting and stops covgen.
+_OTHER_VARIABLES = frozenset(_ENV_PREFIX + name for name in (
+    "API_KEY", "DEBUG", "PROBE_OUT", "PROBE_TIMEOUT", "PROBE_CONTEXTS", "PROBE_WATCH", "REGENERATE_GOLDEN",
+    "PROJECT", "REPORT", "UID", "GID", "DEBIAN_MIRROR", "SHARD",
+))
+_STANDALONE = "covgen.toml"
+
+
+def _known(name: str, where: str, prefix: str, *, upper: bool = False, dashed: bool = False) -> str:
+    """`name` if it is a setting, else a ConfigError naming it, where it was and the nearest setting."""
+    if name in Settings.model_fields:
+        return name
+    near = difflib.get_close_matches(name, list(Settings.model_fields), n=1)
+    hint = ""
+    if near:
+        spelt = prefix + (near[0].upper() if upper else near[0].replace("_", "-") if dashed else near[0])
+        hint = f"; did you mean {spelt!r}?"
+    raise ConfigError(f"{where} is not a covgen setting{hint} (the README's configuration table lists them)",
+                      slug="unknown-key")
+
+
+def _read_table(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
     try:
-        with pyproject.open("rb") as stream:
-            document = tomllib.load(stream)
+        with path.open("rb") as stream:
+            document: Any = tomllib.load(stream)
     except (tomllib.TOMLDecodeError, OSError) as err:
-        raise ConfigError(f"{pyproject}: cannot read ({err})", slug="bad-toml") from err
-    table = document.get("tool", {}).get("covgen", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{pyproject}: [tool.covgen] must be a table", slug="bad-value")
-    return table
+        raise ConfigError(f"{path}: cannot read ({err})", slug="bad-toml") from err
+    for key in keys:
+        document = document.get(key, {}) if isinstance(document, dict) else None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: [{'.'.join(keys)}] must be a table", slug="bad-value")
+    return document

@@ -8,7 +8,7 @@ measured, the running coverage.py under ``coverage run -m pytest``, else a cover
 starts before any conftest or test module is imported — writes it as a coverage.py JSON report in
 a temporary directory, and runs ``covgen.api`` on it after the session, as ``covgen run`` does.
 
-Settings: flag > ``COVGEN_*`` > ini option > ``[tool.covgen]`` > default.
+Settings: flag > ``COVGEN_*`` > ini option > ``covgen.toml`` or ``[tool.covgen]`` > default.
 """
 
 from __future__ import annotations
@@ -262,7 +262,7 @@ def _write_report(cov: coverage.Coverage, directory: Path, invocation_dir: Path)
 
 
 def resolve_settings(config: pytest.Config, env: Mapping[str, str] | None = None) -> Settings:
-    """covgen's settings for this session: flag > ``COVGEN_*`` > ini option > ``[tool.covgen]`` > default."""
+    """covgen's settings for this session: flag > ``COVGEN_*`` > ini option > ``covgen.toml``/``[tool.covgen]`` > default."""
     from covgen.config import load_settings
 
     flags = {name: config.getoption(f"ai_{name}") for name in _SETTINGS}

@@ -102,6 +102,24 @@ def test_thresholds_decide_the_exit_code(project: dict[str, Path], covgen, tmp_p
     assert covgen("gate", report, "--root", root, "--diff", "main").code == 0
 
 
+def test_thresholds_kept_in_the_project_or_the_environment_hold_and_a_flag_wins(
+        project: dict[str, Path], covgen, monkeypatch: pytest.MonkeyPatch) -> None:
+    root, report = project["root"], project["coveragepy"]
+    pyproject = root / "pyproject.toml"
+    before = pyproject.read_text() if pyproject.exists() else None
+    try:
+        pyproject.write_text((before or "") + "\n[tool.covgen]\nfail_under = 59\n")
+        assert covgen("gate", report, "--root", root).code == 1  # 58.82% < 59 from the file
+        assert covgen("gate", report, "--root", root, "--fail-under", "58").code == 0  # the flag wins
+        monkeypatch.setenv("COVGEN_FAIL_UNDER", "50")
+        assert covgen("gate", report, "--root", root).code == 0  # the environment beats the file
+    finally:
+        if before is None:
+            pyproject.unlink()
+        else:
+            pyproject.write_text(before)
+
+
 def test_bad_input_is_one_line_and_exit_2(project: dict[str, Path], covgen, tmp_path: Path) -> None:
     root = project["root"]
     bad = tmp_path / "bad.json"

@@ -107,6 +107,8 @@ class OpenAICompatBackend:
         self.retry_after_cap = retry_after_cap
         #: The endpoint that showed the server alive: "/health" or ".../models".
         self.live_via = ""
+        #: The models ``/v1/models`` listed at start (what ``covgen doctor`` shows).
+        self.served: tuple[str, ...] = ()
         self._notify = notify
         self._semaphore = asyncio.Semaphore(concurrency)
         self._max_model_len: int | None = None
@@ -149,12 +151,14 @@ class OpenAICompatBackend:
             models = await self._request("GET", f"{self.base_url}/models", None)
         entries = [entry for entry in models.get("data") or [] if isinstance(entry, dict)]
         served = [str(entry.get("id")) for entry in entries]
+        self.served = tuple(served)
         if not self.model:
             if not served:
                 raise BackendError(f"model server at {self.base_url} serves no model (/v1/models is empty)")
             self.model = served[0]
         elif served and self.model not in served:
-            raise BackendError(f"model server at {self.base_url} does not serve {self.model!r}; it serves {', '.join(served)}")
+            raise BackendError(f"model server at {self.base_url} does not serve {self.model!r}; it serves {', '.join(served)}",
+                               slug="model-not-served")
         length = next((entry.get("max_model_len") for entry in entries if str(entry.get("id")) == self.model), None)
         if isinstance(length, int) and length > 0:
             self._max_model_len = length  # vLLM says so here; /tokenize, if present, says it again
@@ -182,7 +186,7 @@ class OpenAICompatBackend:
         if response.status_code in (401, 403):
             raise BackendError(
                 f"model server at {self.base_url} refused covgen: {path} answered HTTP {response.status_code}: {_snippet(response)} "
-                "(covgen sends COVGEN_API_KEY as its bearer token)"
+                "(covgen sends COVGEN_API_KEY as its bearer token)", slug="model-auth",
             )
         if response.status_code == 200:
             try:

@@ -5,8 +5,9 @@ Attacks that can share a run share one: each gets a gap (a function of ``calc``)
 one covgen run carries many attacks and every test still asserts its attack's verdict on its own
 gap. Every test asserts that its gap's good test is still accepted, that the user's tree is
 byte-identical apart from the written test file, that nothing outside the sandbox was touched,
-and that no process and no workspace is left behind. Attacks whose point is a run of their own
-(a fork bomb against the process limit, the stop signal) still get one.
+and that no process and no workspace is left behind. Attacks that need a run of their own still
+get one: the fork bomb (the process limit counts the whole sandbox), the stop signal, and two
+whose fallout reaches other gaps' tests (a planted conftest.py, an edit caught by the clean run).
 
 With the default (allowlist) screen most attacks never run; ``--screen permissive`` lets them
 run, so the layers behind the screen — the sandbox, the runner's checks and the clean run —
@@ -185,24 +186,22 @@ class Run:
     temp_left: list[Path]
     leftovers: list[str]
 
-    def gap(self, name: str, kept: tuple[str, ...] | None = ()) -> dict[str, Any]:
+    def gap(self, name: str, *, good_kept: bool = True) -> dict[str, Any]:
         """`name`'s gap in the summary, after asserting the run held and its good test was kept.
 
-        `kept` is the accepted set the good test makes (default: all of GOODS[name]); None where
-        an attack passing as a test may legitimately take a place (it did nothing a permissive
-        screen forbids).
+        `good_kept` False where an attack passing as a test may legitimately take the good test's
+        place (it did nothing a permissive screen forbids).
         """
         assert self.result.returncode == 0, self.result.stderr
         summary = self.summary
         by_gap = {g["id"].split("::")[1]: g for g in summary["gaps"]}
-        if kept == ():
-            kept = GOODS[name].tests
+        kept = GOODS[name].tests if good_kept else ()
         # The good test of the same wave is kept, and written.
-        if kept is not None:
+        if good_kept:
             assert sorted(by_gap[name]["accepted_tests"]) == sorted(kept), (by_gap[name]["rejected"], summary["warnings"])
         assert summary["files_written"] == ["tests/covgen/test_calc_covgen.py"]
         written = (self.calc["root"] / "tests/covgen/test_calc_covgen.py").read_text()
-        assert all(f"def {test}" in written for test in kept or ())
+        assert all(f"def {test}" in written for test in kept)
         # The user's tree is byte-identical apart from the written file and covgen's log.
         before, after = self.tree_before, self.tree_after
         assert {k: v for k, v in after.items() if k in before} == before
@@ -455,7 +454,7 @@ def test_files_outside_the_workspace_are_not_even_readable(permissive_run: Run) 
 
 
 def test_a_child_that_leaves_the_process_group_dies_with_the_sandbox(permissive_run: Run) -> None:
-    permissive_run.gap("split", kept=None)
+    permissive_run.gap("split", good_kept=False)
     # The sleeping child held the output pipes for 600 s; the run (every attack here) did not wait for it.
     assert permissive_run.seconds < 180
 

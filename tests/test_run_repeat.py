@@ -11,6 +11,7 @@ import ast
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,25 +89,45 @@ def by_gap(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {g["id"].split("::")[1]: g for g in summary["gaps"]}
 
 
-def test_one_test_accepted_for_two_gaps_is_written_and_counted_once(textkit, tmp_path: Path) -> None:
-    summary, _, result = run_llm(textkit, tmp_path, {"humanize": [[TITLE]], "titleize": [[TITLE]], "slug": [[SLUG]]}, "once")
+@dataclass(frozen=True)
+class FirstRun:
+    """The first LLM run on a fresh textkit, and the project's own pytest run right after it."""
+
+    textkit: dict[str, Path]
+    summary: dict[str, Any]
+    result: subprocess.CompletedProcess[str]
+    written: list[str]
+    check: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
+    """Shared: both tests below start from this run; everything is recorded before either goes on."""
+    base = tmp_path_factory.mktemp("textkit")
+    textkit = module_project(base, "textkit", TEXTKIT, "import textkit\n\n\ndef test_imports():\n    assert textkit\n")
+    summary, _, result = run_llm(textkit, base, {"humanize": [[TITLE]], "titleize": [[TITLE]], "slug": [[SLUG]]}, "first")
+    check = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=textkit["root"], capture_output=True, text=True)
+    return FirstRun(textkit, summary, result, written_tests(textkit["root"] / TEXTKIT_FILE), check)
+
+
+def test_one_test_accepted_for_two_gaps_is_written_and_counted_once(first_run: FirstRun) -> None:
+    summary, result, written, check = first_run.summary, first_run.result, first_run.written, first_run.check
     gaps = by_gap(summary)
     # The test is accepted for both gaps it closes, and written once.
     assert gaps["humanize"]["accepted_tests"] == gaps["titleize"]["accepted_tests"] == ["test_titleize_capitalizes_every_word"]
     assert summary["verdicts"]["ACCEPTED"] == 3
     assert summary["files_written"] == [TEXTKIT_FILE]
-    written = written_tests(textkit["root"] / TEXTKIT_FILE)
     assert sorted(written) == ["test_slug_joins_words_with_dashes", "test_titleize_capitalizes_every_word"]
     assert summary["accepted_tests"] == len(written) == 2
     assert f"tests accepted: 2 in {TEXTKIT_FILE}" in result.stdout
-    check = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=textkit["root"], capture_output=True, text=True)
     assert check.returncode == 0 and "3 passed" in check.stdout, check.stdout + check.stderr
 
 
-def test_a_run_repeated_on_the_same_report_adds_nothing_twice(textkit, tmp_path: Path) -> None:
-    first, _, _ = run_llm(textkit, tmp_path, {"humanize": [[TITLE]], "titleize": [[TITLE]], "slug": [[SLUG]]}, "first")
+def test_a_run_repeated_on_the_same_report_adds_nothing_twice(first_run: FirstRun, tmp_path: Path) -> None:
+    textkit, first = first_run.textkit, first_run.summary
     path = textkit["root"] / TEXTKIT_FILE
-    after_first = written_tests(path)
+    after_first = first_run.written
+    assert written_tests(path) == after_first  # nothing ran on this project since
     assert first["accepted_tests"] == len(after_first) == 2
 
     # Same report, which knows nothing of covgen's file. The model would answer as before, and

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -200,8 +201,8 @@ def test_the_packs_extract_their_own_language() -> None:
     assert java.messages_for(PromptContext("m", "p", "q", (), "focal", "goal"))[0]["content"] == SYSTEM
 
 
-def test_the_model_engine_asks_with_junit_prompts_and_reads_java_answers(project: Path) -> None:
-    """A Java target through LlmEngine and a real HTTP server: JUnit rules out, the test class back."""
+def ask_the_engine(project: Path, answer: str, *, structured: bool = False) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """A Java target through LlmEngine and a real HTTP server; the sources read back and the request sent."""
     import asyncio
 
     from covgen.engines import Target
@@ -217,43 +218,28 @@ def test_the_model_engine_asks_with_junit_prompts_and_reads_java_answers(project
     async def scenario(url: str) -> tuple[str, ...]:
         backend = OpenAICompatBackend(url, retry_wait=0.01)
         await backend.start(wait_seconds=5)
-        engine = LlmEngine(backend, candidates=1)
+        engine = LlmEngine(backend, candidates=1, structured=structured)
         proposal = await engine.propose(target)
         await engine.aclose()
         return proposal.sources
 
-    state = StubState(script={gap.qualname: [[ANSWER]]})
+    state = StubState(script={gap.qualname: [[answer]]})
     with StubServer(state) as server:
         sources = asyncio.run(scenario(server.url))
+    return sources, state.requests[0]
+
+
+def test_the_model_engine_asks_with_junit_prompts_and_reads_java_answers(project: Path) -> None:
+    sources, request = ask_the_engine(project, ANSWER)
     assert sources == (extract_java(ANSWER),) and "class WarehouseCovgenTest" in sources[0]
-    assert state.requests[0]["messages"][0]["content"] == SYSTEM
+    assert request["messages"][0]["content"] == SYSTEM
 
 
 def test_structured_answers_for_java_are_asked_for_as_a_test_class(project: Path) -> None:
-    import asyncio
     import json
 
-    from covgen.engines import Target
-    from covgen.engines.llm import LlmEngine, OpenAICompatBackend
-
-    from support.vllm_stub import StubServer, StubState
-
-    gap, source = gap_for(project, WAREHOUSE, "reserve")
-    units = tuple(find_java_units(source, WAREHOUSE))
-    context = build_java_context(gap, source, units, libraries=[], root=project)
-    target = Target(gap, context.module, source, units, context=context, language="java")
-
-    async def scenario(url: str) -> tuple[str, ...]:
-        backend = OpenAICompatBackend(url, retry_wait=0.01)
-        await backend.start(wait_seconds=5)
-        engine = LlmEngine(backend, candidates=1, structured=True)
-        proposal = await engine.propose(target)
-        await engine.aclose()
-        return proposal.sources
-
     code = extract_java(ANSWER)
-    state = StubState(script={gap.qualname: [[json.dumps({"code": code})]]})
-    with StubServer(state) as server:
-        assert asyncio.run(scenario(server.url)) == (code,)
-    schema = state.requests[0]["response_format"]["json_schema"]
+    sources, request = ask_the_engine(project, json.dumps({"code": code}), structured=True)
+    assert sources == (code,)
+    schema = request["response_format"]["json_schema"]
     assert schema["name"] == "junit_test_class" and "JUnit 5" in schema["schema"]["properties"]["code"]["description"]

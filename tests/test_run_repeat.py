@@ -19,22 +19,14 @@ import pytest
 
 from support.vllm_stub import StubServer, StubState
 from conftest import module_project
+from support.textkit import TEXTKIT as SHARED_TEXTKIT
 from test_run_llm import fence, run_covgen, tree_digest
 
 #: Through the real CLI with real processes: `pytest -m 'not e2e'` runs only the unit tests.
 pytestmark = pytest.mark.e2e
 
-TEXTKIT = '''\
-def humanize(name: str) -> str:
-    words = name.replace("_", " ").split()
-    if not words:
-        return ""
-    return " ".join(words).capitalize()
-
-
-def titleize(name: str) -> str:
-    return " ".join(word.capitalize() for word in humanize(name).split())
-
+#: The shared text module plus a function no candidate reaches.
+TEXTKIT = SHARED_TEXTKIT + '''
 
 def slug(text: str) -> str:
     cleaned = "".join(c if c.isalnum() else "-" for c in text.lower())

@@ -24,22 +24,11 @@ from covgen.errors import CovgenError
 from covgen import model
 from covgen.model import Candidate, Gap, Verdict
 from covgen.writer import AcceptedTest, Rendered, covgen_files, render_files, write_files
+from support.textkit import TEXTKIT
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "writer"
 TARGET = "tests/covgen/test_textkit_covgen.py"
 
-#: The module the candidates test: titleize calls humanize, so a test of one covers both.
-TEXTKIT = '''\
-def humanize(name: str) -> str:
-    words = name.replace("_", " ").split()
-    if not words:
-        return ""
-    return " ".join(words).capitalize()
-
-
-def titleize(name: str) -> str:
-    return " ".join(word.capitalize() for word in humanize(name).split())
-'''
 
 
 def golden(case: str, text: str) -> None:

@@ -18,7 +18,7 @@ from covgen.project import ProjectFacts
 from covgen.redact import redact
 from covgen.writer import module_name
 
-__all__ = ["ContextPiece", "PromptContext", "build_context", "focal_lines"]
+__all__ = ["ContextPiece", "PromptContext", "build_context", "focal_lines", "redacted_context"]
 
 _SAMPLE_LINES = 60
 
@@ -70,13 +70,16 @@ def build_context(gap: Gap, source: str, units: Sequence[CodeUnit], facts: Proje
     callees = _callee_signatures(gap, units, lines)
     if callees:
         pieces.append(ContextPiece("Functions it calls in this module", callees, 3))
+    return redacted_context(gap, module, pieces, focal_lines(gap, lines), _goal(gap, module))
+
+
+def redacted_context(gap: Gap, module: str, pieces: Sequence[ContextPiece], focal: str, goal: str) -> PromptContext:
+    """The context every prompt family builds, with every piece and the focal code through
+    :func:`covgen.redact.redact`: one place, so no family can forget it."""
     return PromptContext(
-        module=module,
-        path=gap.path,
-        qualname=gap.qualname,
+        module=module, path=gap.path, qualname=gap.qualname,
         pieces=tuple(ContextPiece(p.title, redact(p.text), p.priority) for p in pieces),
-        focal=redact(focal_lines(gap, lines)),
-        goal=_goal(gap, module),
+        focal=redact(focal), goal=goal,
     )
 
 

@@ -24,8 +24,7 @@ from typing import Any
 from covgen.errors import SourceError, UsageError
 from covgen.model import CodeUnit, Gap
 from covgen.languages.java_tree import TYPE_DECLARATIONS, parse, text_of, walk
-from covgen.prompts.context import ContextPiece, PromptContext, focal_lines
-from covgen.redact import redact
+from covgen.prompts.context import ContextPiece, PromptContext, focal_lines, redacted_context
 from covgen.sources import read_source
 
 __all__ = ["LIBRARIES", "build_java_context"]
@@ -83,14 +82,7 @@ def build_java_context(gap: Gap, source: str, units: Sequence[CodeUnit], *, libr
     collaborators = _collaborators(gap, data, tree, owner, root)
     if collaborators:
         pieces.append(ContextPiece("Types it uses from this package (outlines)", collaborators, 3))
-    return PromptContext(
-        module=module,
-        path=gap.path,
-        qualname=gap.qualname,
-        pieces=tuple(ContextPiece(p.title, redact(p.text), p.priority) for p in pieces),
-        focal=redact(focal_lines(gap, lines, comment="//")),
-        goal=_goal(gap, module, package),
-    )
+    return redacted_context(gap, module, pieces, focal_lines(gap, lines, comment="//"), _goal(gap, module, package))
 
 
 def _goal(gap: Gap, module: str, package: str) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from covgen.coverage_data import read_coverage
 from covgen.sandbox import SandboxLayers, SandboxPolicy, Workspace
 
 __all__ = ["CleanRun", "clean_run", "digest", "junit_key"]
@@ -177,21 +178,11 @@ def _context(nodeid: str) -> str:
 
 
 def _with_coverage(outcomes: dict[str, str], data_file: Path, root: Path, tests: Sequence[str]) -> CleanRun:
-    from coverage import CoverageData
-
-    data = CoverageData(basename=str(data_file))
-    data.read()
-    resolved = root.resolve()
-    files = {measured: Path(measured).resolve().relative_to(resolved).as_posix() for measured in data.measured_files()}
-    total_lines = {relative: frozenset(data.lines(measured) or ()) for measured, relative in files.items()}
-    total_arcs = {relative: frozenset(data.arcs(measured) or ()) for measured, relative in files.items()}
-    lines: dict[str, dict[str, frozenset[int]]] = {}
-    arcs: dict[str, dict[str, frozenset[tuple[int, int]]]] = {}
-    for test in tests:
-        data.set_query_context(_context(test))
-        lines[test] = {relative: frozenset(data.lines(measured) or ()) for measured, relative in files.items()}
-        arcs[test] = {relative: frozenset(data.arcs(measured) or ()) for measured, relative in files.items()}
-    return CleanRun(outcomes, lines, arcs, total_lines, total_arcs)
+    contexts = {test: _context(test) for test in tests}
+    covered = read_coverage(data_file, root, set(contexts.values()))
+    return CleanRun(outcomes, {test: covered.lines.get(context, {}) for test, context in contexts.items()},
+                    {test: covered.arcs.get(context, {}) for test, context in contexts.items()},
+                    covered.total_lines, covered.total_arcs)
 
 
 def _tail(text: str) -> str:

@@ -213,9 +213,20 @@ class _Batcher:
                 item = self.pending.pop(0)
                 wave.append(item)
                 size += len(item[0])
+            settled: dict[str, list[TestVerdict]] = {}
+
+            def resolve(found: list[TestVerdict]) -> None:
+                # A gap task waits only for its own candidates: one whose answers all failed
+                # asks for its repair while the reruns of the others still run.
+                for verdict in found:
+                    settled.setdefault(verdict.candidate_id, []).append(verdict)
+                for candidates, future in wave:
+                    if not future.done() and all(c.id in settled for c in candidates):
+                        future.set_result([v for c in candidates for v in settled[c.id]])
+
             try:
                 with self.in_use:
-                    verdicts = await self.validator.validate([c for candidates, _ in wave for c in candidates])
+                    verdicts = await self.validator.validate([c for candidates, _ in wave for c in candidates], resolve)
             except Exception as err:  # noqa: BLE001 - hand the failure to every waiting gap task
                 for _, future in wave:
                     if not future.done():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from covgen import defaults
@@ -26,6 +26,9 @@ __all__ = ["Validator", "select", "CANDIDATE_DIR"]
 #: Where candidates are written inside the workspace (never in the user's tree).
 CANDIDATE_DIR = ".covgen_candidates"
 
+
+#: Told the final verdicts of candidates as soon as they are known (see Validator.validate).
+Settled = Callable[[list[TestVerdict]], None]
 
 #: How a module that failed before its tests ran is judged.
 _MODULE_VERDICTS = {"error": Verdict.COMPILE_ERROR, "timeout": Verdict.TIMEOUT, "changed": Verdict.UNSAFE, "unsafe": Verdict.UNSAFE}
@@ -61,7 +64,10 @@ class Validator:
         # Read-only inside the sandbox: a candidate cannot plant a conftest.py beside the others.
         self.directory = runner.workspace.covgen_folder(CANDIDATE_DIR)
 
-    async def validate(self, candidates: Sequence[Candidate]) -> list[TestVerdict]:
+    async def validate(self, candidates: Sequence[Candidate], settled: Settled | None = None) -> list[TestVerdict]:
+        """Every candidate's verdicts. `settled` is told early of the candidates the reruns cannot
+        change (none of their tests passed the first run): a gap whose every answer failed can ask
+        for its repair while the other candidates' reruns still run."""
         verdicts: list[TestVerdict] = []
         runnable: list[_Runnable] = []
         first_with_source: dict[tuple[str, str], str] = {}
@@ -82,23 +88,21 @@ class Validator:
             name = self.pack.candidate_file(candidate.id)
             (self.directory / name).write_text(candidate.source, encoding="utf-8")
             runnable.append(_Runnable(candidate, gap, f"{CANDIDATE_DIR}/{name}"))
+        static = list(verdicts)
+
+        def settle(found: list[TestVerdict]) -> None:
+            if settled is not None:
+                settled(_with_copies([*static, *found], copies))
+
         if runnable:
             try:
-                verdicts += await self._run_funnel(runnable)
+                verdicts += await self._run_funnel(runnable, settle)
             finally:
                 for item in runnable:  # keep the workspace small for the next wave's collection
                     (self.runner.workspace.path / item.file).unlink(missing_ok=True)
-        for copy, original in copies.items():
-            for verdict in [v for v in verdicts if v.candidate_id == original]:
-                same = verdict.verdict is not Verdict.ACCEPTED
-                verdicts.append(replace(
-                    verdict, candidate_id=copy, verdict=verdict.verdict if same else Verdict.REDUNDANT,
-                    message=f"identical to candidate {original}" + (f": {verdict.message}" if same and verdict.message else ""),
-                    gained_lines=() if not same else verdict.gained_lines, gained_arcs=() if not same else verdict.gained_arcs,
-                ))
-        return verdicts
+        return _with_copies(verdicts, copies)
 
-    async def _run_funnel(self, runnable: list[_Runnable]) -> list[TestVerdict]:
+    async def _run_funnel(self, runnable: list[_Runnable], settle: Settled) -> list[TestVerdict]:
         verdicts: list[TestVerdict] = []
         first = await self.runner.run(
             [r.file for r in runnable], coverage_of=sorted({r.gap.path for r in runnable})
@@ -123,6 +127,8 @@ class Validator:
                     survivors[nodeid] = (item, outcome, verdict)
                 else:
                     verdicts.append(verdict)
+        rerunning = {item.candidate.id for item, _, _ in survivors.values()}
+        settle([v for v in verdicts if v.candidate_id not in rerunning])
         # Reruns only for tests that could be accepted: flakiness checks cost a process each.
         # They are independent processes, so they run side by side (one per core).
         if survivors and self.runs > 1:
@@ -178,6 +184,20 @@ class Validator:
                 shutil.copy2(original, copy)
             elif copy.is_file() or copy.is_symlink():
                 copy.unlink()
+
+
+def _with_copies(verdicts: list[TestVerdict], copies: Mapping[str, str]) -> list[TestVerdict]:
+    """`verdicts` and the same for each copy of a candidate among them (a passing copy: REDUNDANT)."""
+    found = list(verdicts)
+    for copy, original in copies.items():
+        for verdict in [v for v in verdicts if v.candidate_id == original]:
+            same = verdict.verdict is not Verdict.ACCEPTED
+            found.append(replace(
+                verdict, candidate_id=copy, verdict=verdict.verdict if same else Verdict.REDUNDANT,
+                message=f"identical to candidate {original}" + (f": {verdict.message}" if same and verdict.message else ""),
+                gained_lines=() if not same else verdict.gained_lines, gained_arcs=() if not same else verdict.gained_arcs,
+            ))
+    return found
 
 
 def select(verdicts: Sequence[TestVerdict]) -> list[TestVerdict]:

@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from covgen.engines import ChatBackend, ChatResult, Message, Proposal, Target
+from covgen.engines.slots import PrioritySlots
 from covgen.errors import BackendError
 from covgen.extract import extract_structured
 from covgen.redact import redact_json
@@ -110,7 +111,7 @@ class OpenAICompatBackend:
         #: The models ``/v1/models`` listed at start (what ``covgen doctor`` shows).
         self.served: tuple[str, ...] = ()
         self._notify = notify
-        self._semaphore = asyncio.Semaphore(concurrency)
+        self._slots = PrioritySlots(concurrency)
         self._max_model_len: int | None = None
         #: What /health answered once it showed the server has none ("" while it may have one).
         self._no_health = ""
@@ -201,7 +202,9 @@ class OpenAICompatBackend:
 
     async def chat(self, messages: Sequence[Message], *, n: int, sampling: dict[str, Any]) -> ChatResult:
         body = {"model": self.model, "messages": list(messages), "n": n, **sampling}
-        document = await self._request("POST", f"{self.base_url}/chat/completions", body)
+        # A repair turn goes before first turns still waiting: see covgen.engines.slots.
+        turns = sum(1 for message in messages if message.get("role") == "user")
+        document = await self._request("POST", f"{self.base_url}/chat/completions", body, priority=turns)
         self._answered += 1
         try:
             choices = document["choices"]
@@ -240,9 +243,9 @@ class OpenAICompatBackend:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def _request(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
+    async def _request(self, method: str, url: str, body: dict[str, Any] | None, priority: int = 0) -> dict[str, Any]:
         """Send with retries; the JSON object the server answered, or BackendError."""
-        async with self._semaphore:
+        async with self._slots.hold(priority):
             for attempt in range(1, self.attempts + 1):
                 wait: float | None = None
                 try:

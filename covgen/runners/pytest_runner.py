@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from covgen import defaults
+from covgen.coverage_data import read_coverage
 from covgen.errors import SandboxError
 from covgen.runners import Stall, records
 from covgen.sandbox import ProcessResult, SandboxLayers, SandboxPolicy, Workspace
@@ -205,7 +206,7 @@ class PytestRunner:
         state = self.workspace.state
         results = state / f"results-{self._runs}.jsonl"
         pytest_args = [
-            "-m", "pytest", "-p", "covgen_probe", "-p", "no:cacheprovider", "-o", "addopts=", "-o", "log_cli=false",
+            "-m", "pytest", "-p", "covgen_probe", "-p", "no:cacheprovider", *_FUNNEL_ONLY, "-o", "addopts=", "-o", "log_cli=false",
             "-q", "--color=no", "--continue-on-collection-errors", "--rootdir", str(self.workspace.path),
             *(f"--deselect={nodeid}" for nodeid in deselect), *tests,
         ]
@@ -261,6 +262,10 @@ class PytestRunner:
 _MAX_PROCESSES = 8
 #: Extra seconds a module's import may take beyond a test's limit (projects import heavy libraries).
 _COLLECT_GRACE = 30.0
+#: pytest's plugins that only turn unraisable and thread exceptions into warnings; at its end the
+#: first collects garbage five times, a quarter of a small run's time. Funnel runs go without
+#: them: the clean run (plain pytest, every plugin) is what proves a test, warnings included.
+_FUNNEL_ONLY = ("-p", "no:unraisableexception", "-p", "no:threadexception")
 
 
 class _Merged:
@@ -356,37 +361,12 @@ def _attach_coverage(
     outcomes: dict[str, TestOutcome], data_file: Path, root: Path, *, per_test: bool
 ) -> tuple[dict[str, frozenset[int]], dict[str, frozenset[tuple[int, int]]]]:
     """Return the whole run's lines and arcs; with `per_test`, give each outcome its own too."""
-    from coverage import CoverageData
-
-    data = CoverageData(basename=str(data_file))
-    data.read()
-    files = sorted(data.measured_files())
-    relative = {measured: Path(measured).resolve().relative_to(root.resolve()).as_posix() for measured in files}
-    total_lines = {relative[m]: frozenset(data.lines(m) or ()) for m in files}
-    total_arcs = {relative[m]: frozenset(data.arcs(m) or ()) for m in files}
-    if not per_test:
-        return total_lines, total_arcs
-    # One query per file says which tests reached it; only those (test, file) pairs are read,
-    # not every test against every measured file.
-    lines: dict[str, dict[str, frozenset[int]]] = {nodeid: {} for nodeid in outcomes}
-    arcs: dict[str, dict[str, frozenset[tuple[int, int]]]] = {nodeid: {} for nodeid in outcomes}
-    branch = data.has_arcs()
-    for measured in files:
-        reached: set[str] = set()
-        data.set_query_contexts(None)
-        for contexts in data.contexts_by_lineno(measured).values():
-            reached.update(contexts)
-        for nodeid in sorted(reached.intersection(outcomes)):
-            data.set_query_context(nodeid)
-            if branch:
-                executed_arcs = frozenset(data.arcs(measured) or ())
-                arcs[nodeid][relative[measured]] = executed_arcs
-                lines[nodeid][relative[measured]] = frozenset(n for arc in executed_arcs for n in arc if n > 0)
-            else:
-                lines[nodeid][relative[measured]] = frozenset(data.lines(measured) or ())
-    for nodeid, outcome in list(outcomes.items()):
-        outcomes[nodeid] = TestOutcome(outcome.nodeid, outcome.outcome, outcome.message, outcome.changed_files, lines[nodeid], arcs[nodeid])
-    return total_lines, total_arcs
+    covered = read_coverage(data_file, root, outcomes if per_test else ())
+    if per_test:
+        for nodeid, outcome in list(outcomes.items()):
+            outcomes[nodeid] = TestOutcome(outcome.nodeid, outcome.outcome, outcome.message, outcome.changed_files,
+                                           covered.lines.get(nodeid, {}), covered.arcs.get(nodeid, {}))
+    return covered.total_lines, covered.total_arcs
 
 
 def _tail(text: str) -> str:

@@ -1,5 +1,5 @@
-"""What keeps a run's tail short: a repair turn does not wait behind every first turn of the
-run, and a gap whose answers all failed hears so before the other candidates' reruns."""
+"""What keeps a run's tail short: a first turn (which may need a repair after it) is sent before
+waiting repairs, and a gap whose answers all failed hears so before the other candidates' reruns."""
 
 from __future__ import annotations
 
@@ -84,9 +84,13 @@ def test_a_waiter_cancelled_while_its_slot_is_handed_over_passes_the_slot_on() -
     assert asyncio.run(scenario())
 
 
-def test_a_repair_turn_reaches_the_server_before_first_turns_queued_earlier() -> None:
+def test_a_first_turn_reaches_the_server_before_repair_turns_queued_earlier() -> None:
     gate = threading.Event()
-    state = StubState(delay=lambda *_: gate.wait(10))
+
+    def hold(*_: int) -> None:  # the first request keeps the only slot until the others queue
+        gate.wait(10)
+
+    state = StubState(delay=hold)
 
     async def scenario(url: str) -> None:
         backend = OpenAICompatBackend(url, model="stub/coder-instruct", concurrency=1)
@@ -98,9 +102,9 @@ def test_a_repair_turn_reaches_the_server_before_first_turns_queued_earlier() ->
             calls = [ask("first 0")]
             while not state.requests:  # the only slot is taken
                 await asyncio.sleep(0.01)
-            calls += [ask("first 1"), ask("first 2")]
+            calls += [ask("first 8", "an answer", "repair 8"), ask("first 9", "an answer", "repair 9")]
             await asyncio.sleep(0.05)
-            calls.append(ask("first 9", "an answer", "repair 9"))
+            calls.append(ask("first 1"))
             await asyncio.sleep(0.05)
             gate.set()
             await asyncio.gather(*calls)
@@ -110,7 +114,7 @@ def test_a_repair_turn_reaches_the_server_before_first_turns_queued_earlier() ->
     with StubServer(state) as server:
         asyncio.run(scenario(server.url))
     last_turns = [request["messages"][-1]["content"] for request in state.requests]
-    assert last_turns == ["first 0", "repair 9", "first 1", "first 2"]
+    assert last_turns == ["first 0", "first 1", "repair 8", "repair 9"]
 
 
 def test_a_gap_whose_answers_all_failed_is_told_before_the_reruns_of_the_others(python_fixture_reports: dict[str, Path]) -> None:
@@ -125,14 +129,16 @@ def test_a_gap_whose_answers_all_failed_is_told_before_the_reruns_of_the_others(
 
     async def scenario() -> list[model.TestVerdict]:
         with Workspace(root) as workspace:
-            runner = pack_named("python").runner(workspace, options=RunOptions(root=root), layers=probe())
+            pack = pack_named("python")
+            assert pack is not None
+            runner = pack.runner(workspace, options=RunOptions(root=root), layers=probe())
             real_run = runner.run
 
             async def counted(tests: list[str], **kwargs: Any) -> Any:
                 runs.append(list(tests))
                 return await real_run(tests, **kwargs)
 
-            runner.run = counted  # type: ignore[method-assign]
+            runner.run = counted  # type: ignore[method-assign,assignment]
             validator = Validator(runner, gaps, runs=3)
             candidates = [Candidate("c1", quarter, "test", 1, good), Candidate("c2", weekend, "test", 1, wrong),
                           Candidate("c3", weekend, "test", 1, wrong)]

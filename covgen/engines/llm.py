@@ -202,9 +202,9 @@ class OpenAICompatBackend:
 
     async def chat(self, messages: Sequence[Message], *, n: int, sampling: dict[str, Any]) -> ChatResult:
         body = {"model": self.model, "messages": list(messages), "n": n, **sampling}
-        # A repair turn goes before first turns still waiting: see covgen.engines.slots.
+        # A first turn goes before repair turns still waiting: see covgen.engines.slots.
         turns = sum(1 for message in messages if message.get("role") == "user")
-        document = await self._request("POST", f"{self.base_url}/chat/completions", body, priority=turns)
+        document = await self._request("POST", f"{self.base_url}/chat/completions", body, priority=-turns)
         self._answered += 1
         try:
             choices = document["choices"]

@@ -1,11 +1,14 @@
 """Request slots handed out by priority: a semaphore whose waiters are not served in arrival order.
 
-A run queues every gap's first request at once; a repair turn, asked once its gap's first
-answers were validated, would wait behind all of them in a first-come queue. The run's tail is
-then the chain *last first answer → validation → repair → validation*, with the server nearly
-idle while it runs. Serving the conversation that is further along first sends repairs while
-the server is still busy with first turns, so the tail holds only the repairs of the last few
-first answers.
+A run's wall time ends with its longest chain of requests: a first turn may still need a
+repair after its answers are validated, a repair ends its gap's chain. So a first turn goes
+before a waiting repair (longest remaining chain first, as in critical-path scheduling): the
+last requests of a run are then repairs, which start nothing after them, and the server is not
+left waiting on a first answer's validation and repair at the very end. Arrival order alone
+does this only while every gap's first turn is queued before any repair; in a run with more
+gaps than gap tasks at once, the later gaps' first turns would queue behind the early repairs.
+Measured with bench_shard.py's simulated server (100 gaps, one in five needing a repair):
+33.6 and 34.1 s with first turns first, 38.9 and 35.2 s with repairs first.
 """
 
 from __future__ import annotations

@@ -186,9 +186,11 @@ class InUse:
 class _Batcher:
     """Gather candidates from concurrent gap tasks into waves; validate one wave at a time."""
 
-    def __init__(self, validator: Validator, window: float, max_batch: int, workers: int = 1) -> None:
+    def __init__(self, validator: Validator, window: float, max_batch: int, workers: int = 1, engine_calls: InUse | None = None) -> None:
         self.validator = validator
         self.window = window
+        #: Engine calls in flight: while there are none, no more candidates are on their way.
+        self.engine_calls = engine_calls or InUse()
         self.max_batch = max_batch
         self.workers = workers
         self.pending: list[tuple[list[Candidate], asyncio.Future[list[TestVerdict]]]] = []
@@ -206,7 +208,9 @@ class _Batcher:
 
     async def _drain(self) -> None:
         while self.pending:
-            await asyncio.sleep(self.window)
+            # Wait for candidates answered at about the same time to join the wave, unless no
+            # engine call is in flight (a run's last answers): then waiting only delays it.
+            await asyncio.sleep(self.window if self.engine_calls.active else 0)
             wave: list[tuple[list[Candidate], asyncio.Future[list[TestVerdict]]]] = []
             size = 0
             while self.pending and (not wave or size + len(self.pending[0][0]) <= self.max_batch):
@@ -253,7 +257,7 @@ class _Batcher:
 class _Generation:
     """The gap tasks of a run: propose, validate in waves, repair with the error; what they found."""
 
-    def __init__(self, batcher: _Batcher, options: RunOptions, deadline: float | None, progress: Progress) -> None:
+    def __init__(self, batcher: _Batcher, options: RunOptions, deadline: float | None, progress: Progress, engine_calls: InUse) -> None:
         self.batcher = batcher
         self.options = options
         self.deadline = deadline
@@ -262,7 +266,7 @@ class _Generation:
         self.candidates: dict[str, Candidate] = {}
         self.usage = {"prompt": 0, "completion": 0, "cached": 0}
         #: Wall-clock time with at least one engine call in flight (not the sum of their times).
-        self.engine_in_use = InUse()
+        self.engine_in_use = engine_calls
         self.warnings: list[str] = []
         #: Gaps the budget kept from being attempted, or from their last answer.
         self.cut_short: set[str] = set()
@@ -379,8 +383,10 @@ async def run_pipeline(
             screen = pack.screen(options.screen, workspace.path, [t.module for t in targets])
             validator = Validator(runner, gap_by_id, runs=options.runs, existing_tests=existing, screen=screen, pack=pack)
             # One validation wave per core: pytest processes are CPU-bound, the model is not.
-            batcher = _Batcher(validator, options.batch_window, options.max_batch, workers=max(1, os.cpu_count() or 1))
-            generation = _Generation(batcher, options, deadline, progress)
+            engine_calls = InUse()
+            batcher = _Batcher(validator, options.batch_window, options.max_batch, workers=max(1, os.cpu_count() or 1),
+                               engine_calls=engine_calls)
+            generation = _Generation(batcher, options, deadline, progress, engine_calls)
             seconds["prepare"] = time.monotonic() - started
 
             phase_targets = targets

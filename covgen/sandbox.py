@@ -10,8 +10,8 @@ The layers, each probed once and reported by :meth:`SandboxLayers.describe`:
   network is a loopback nothing listens on.
 * **resource limits** through util-linux ``prlimit``: CPU, address space, file size, open files
   and the number of processes. The kernel never applies the process-count limit to uid 0, so
-  when covgen runs as root (containers, CI) the sandboxed command is started as ``nobody``
-  inside the sandbox (``setpriv``), in a workspace handed to that user.
+  when covgen runs as root (containers, CI) the sandboxed command is started as an unprivileged
+  uid of this covgen process's own inside the sandbox (``setpriv``), in a workspace handed to it.
 * **always**: a throwaway copy of the project, its own session and process group (killed whole),
   closed stdin, a scrubbed environment, and output read through bounded buffers.
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -53,8 +54,12 @@ _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC_ALLOWED = ("localtime", "timezone", "passwd", "group", "nsswitch.conf", "hosts", "host.conf", "ld.so.cache",
                 "ld.so.conf", "ld.so.conf.d", "alternatives", "java-17-openjdk", "java-21-openjdk", "ssl",
                 "ca-certificates", "mime.types", "protocols", "services", "os-release", "fonts")
-#: The unprivileged user sandboxed commands run as when covgen itself runs as root.
-_NOBODY = 65534
+#: The unprivileged user sandboxed commands run as when covgen itself runs as root: one of its
+#: own per covgen process, not ``nobody``. The kernel keeps one process count per uid, so covgen
+#: runs side by side on one machine (shard jobs, CI jobs in containers on one host) sharing one
+#: user would share one limit: a fork bomb in one, or a few JVMs' threads, would starve the
+#: others' sandboxes. Drawn from a range no distribution assigns (10⁹ up to 2·10⁹, below 2³¹).
+_SANDBOX_UID = 1_000_000_000 + secrets.randbelow(1_000_000_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +88,7 @@ class SandboxLayers:
     processes_isolated: bool
     network_isolated: bool
     resource_limits: bool
-    #: The process-count limit is enforced (not for uid 0 unless covgen can switch to nobody).
+    #: The process-count limit is enforced (not for uid 0 unless covgen can switch to an unprivileged uid).
     process_limit: bool
     #: Why bubblewrap is not used, when it is not.
     bwrap_problem: str = ""
@@ -202,6 +207,9 @@ def scrubbed_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONNOUSERSITE": "1",
+        # The sandbox's uid has no passwd entry: who-am-I lookups (getpass) read these instead.
+        "USER": "covgen-sandbox",
+        "LOGNAME": "covgen-sandbox",
         # covgen's pytest plugin fills no gaps in a run of covgen's own (an ai_fill_gaps ini would
         # recurse), and is not even loaded: an editable install of covgen lives outside what the
         # sandbox shows, and an entry point that cannot import stops pytest before any test.
@@ -218,7 +226,7 @@ def _bwrap_prefix(policy: SandboxPolicy, *, writable: Sequence[Path], readable: 
                   read_only: Sequence[Path] = ()) -> list[str]:
     command = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
                "--unshare-cgroup-try", "--hostname", "covgen-sandbox"]
-    # As root, bwrap needs no user namespace, and one would map no uid but 0 (so no switch to nobody).
+    # As root, bwrap needs no user namespace, and one would map no uid but 0 (so no switch away from it).
     if not _running_as_root():
         command.append("--unshare-user")
     if policy.network != "allow":
@@ -228,7 +236,7 @@ def _bwrap_prefix(policy: SandboxPolicy, *, writable: Sequence[Path], readable: 
             command += ["--symlink", os.readlink(directory), directory]
         elif os.path.isdir(directory):
             command += ["--ro-bind", directory, directory]
-    # Made here, not by bwrap as a missing parent (0700): the sandbox's user (nobody, when covgen
+    # Made here, not by bwrap as a missing parent (0700): the sandbox's user (not root, when covgen
     # runs as root) must pass through /etc to read what is bound below it (a JVM's configuration).
     command += ["--perms", "0755", "--dir", "/etc"]
     for name in _ETC_ALLOWED:
@@ -248,10 +256,10 @@ def _bwrap_prefix(policy: SandboxPolicy, *, writable: Sequence[Path], readable: 
         command += ["--ro-bind", str(path), str(path)]
     command += ["--chdir", str(cwd)]
     if _running_as_root():
-        # Only a non-root uid is held to the process-count limit; the sandbox may switch to
-        # nobody and nothing more (bwrap drops every other capability).
+        # Only a non-root uid is held to the process-count limit; the sandbox may switch to its
+        # own uid and nothing more (bwrap drops every other capability).
         command += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
-                    "setpriv", f"--reuid={_NOBODY}", f"--regid={_NOBODY}", "--clear-groups", "--inh-caps=-all"]
+                    "setpriv", f"--reuid={_SANDBOX_UID}", f"--regid={_SANDBOX_UID}", "--clear-groups", "--inh-caps=-all"]
     else:
         command.append("--")
     return command
@@ -503,7 +511,7 @@ def hand_over(top: Path) -> None:
     """Give `top` and everything below it to the user sandboxed commands run as (root only)."""
     if not _running_as_root() or not probe().filesystem_isolated:
         return
-    os.chown(top, _NOBODY, _NOBODY, follow_symlinks=False)
+    os.chown(top, _SANDBOX_UID, _SANDBOX_UID, follow_symlinks=False)
     for directory, subdirs, files in os.walk(top):
         for name in (*subdirs, *files):
-            os.chown(os.path.join(directory, name), _NOBODY, _NOBODY, follow_symlinks=False)
+            os.chown(os.path.join(directory, name), _SANDBOX_UID, _SANDBOX_UID, follow_symlinks=False)

@@ -61,6 +61,43 @@ def test_a_process_count_limit_stops_a_fork_bomb(tmp_path: Path) -> None:
     assert int(result.stdout.split("limited at")[1].split()[0]) < 64
 
 
+_HOLD_CHILDREN = """
+import asyncio, sys
+from pathlib import Path
+from covgen.sandbox import SandboxPolicy, Workspace
+count, hold, project = int(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3])
+code = (
+    "import os, sys, time\\n"
+    f"for i in range({count}):\\n"
+    "    try:\\n        pid = os.fork()\\n    except OSError:\\n        print('limited at', i, flush=True); sys.exit(0)\\n"
+    f"    if pid == 0:\\n        time.sleep({hold}); os._exit(0)\\n"
+    "print('all', flush=True)\\n"
+    f"time.sleep({hold})\\n"  # the children live as long as the sandbox's first process
+)
+with Workspace(project) as workspace:
+    result = asyncio.run(workspace.run(sys.executable, ["-c", code], policy=SandboxPolicy(wall_seconds=30, processes=64)))
+print(result.stdout.strip())
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only as root does covgen switch the sandbox to a uid of its own; "
+                                              "otherwise every run is the invoking user, as that user's own jobs are")
+def test_two_covgen_runs_on_one_machine_do_not_share_a_process_limit(tmp_path: Path) -> None:
+    import subprocess
+
+    project = tmp_path / "project"
+    project.mkdir()
+    # One covgen process holds 50 processes in its sandbox (its limit: 64) for a while…
+    greedy = subprocess.Popen([sys.executable, "-c", _HOLD_CHILDREN, "50", "8", str(project)], stdout=subprocess.PIPE, text=True)
+    time.sleep(3)
+    # …while another starts 50 of its own under the same limit: with one shared user it would
+    # be stopped at about 12.
+    other = subprocess.run([sys.executable, "-c", _HOLD_CHILDREN, "50", "0.5", str(project)], capture_output=True, text=True, timeout=60)
+    first, _ = greedy.communicate(timeout=60)
+    assert first.strip() == "all", first
+    assert other.stdout.strip() == "all", other.stdout + other.stderr
+
+
 def test_network_is_off_where_the_machine_allows(tmp_path: Path) -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]

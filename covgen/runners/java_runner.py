@@ -349,7 +349,7 @@ class JavaRunner:
 
         Copied into the workspace when asked, when it is in the user's tree (which the sandbox
         never sees), or when the sandbox's user could not read it where it is (covgen as root
-        runs sandboxed commands as nobody).
+        runs sandboxed commands as an unprivileged uid of its own).
         """
         path = path.resolve()
         if not path.exists():

@@ -206,7 +206,7 @@ class PytestRunner:
         state = self.workspace.state
         results = state / f"results-{self._runs}.jsonl"
         pytest_args = [
-            "-m", "pytest", "-p", "covgen_probe", "-p", "no:cacheprovider", *_FUNNEL_ONLY, "-o", "addopts=", "-o", "log_cli=false",
+            "-m", "pytest", "-p", "covgen_probe", "-p", "no:cacheprovider", "-o", "addopts=", "-o", "log_cli=false",
             "-q", "--color=no", "--continue-on-collection-errors", "--rootdir", str(self.workspace.path),
             *(f"--deselect={nodeid}" for nodeid in deselect), *tests,
         ]
@@ -262,10 +262,6 @@ class PytestRunner:
 _MAX_PROCESSES = 8
 #: Extra seconds a module's import may take beyond a test's limit (projects import heavy libraries).
 _COLLECT_GRACE = 30.0
-#: pytest's plugins that only turn unraisable and thread exceptions into warnings; at its end the
-#: first collects garbage five times, a quarter of a small run's time. Funnel runs go without
-#: them: the clean run (plain pytest, every plugin) is what proves a test, warnings included.
-_FUNNEL_ONLY = ("-p", "no:unraisableexception", "-p", "no:threadexception")
 
 
 class _Merged:

@@ -23,6 +23,7 @@ layers (``unshare -rn`` for the network) and the summary says in plain words wha
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import os
 import secrets
@@ -54,12 +55,6 @@ _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC_ALLOWED = ("localtime", "timezone", "passwd", "group", "nsswitch.conf", "hosts", "host.conf", "ld.so.cache",
                 "ld.so.conf", "ld.so.conf.d", "alternatives", "java-17-openjdk", "java-21-openjdk", "ssl",
                 "ca-certificates", "mime.types", "protocols", "services", "os-release", "fonts")
-#: The unprivileged user sandboxed commands run as when covgen itself runs as root: one of its
-#: own per covgen process, not ``nobody``. The kernel keeps one process count per uid, so covgen
-#: runs side by side on one machine (shard jobs, CI jobs in containers on one host) sharing one
-#: user would share one limit: a fork bomb in one, or a few JVMs' threads, would starve the
-#: others' sandboxes. Drawn from a range no distribution assigns (10⁹ up to 2·10⁹, below 2³¹).
-_SANDBOX_UID = 1_000_000_000 + secrets.randbelow(1_000_000_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,8 +234,11 @@ def _bwrap_prefix(policy: SandboxPolicy, *, writable: Sequence[Path], readable: 
     # Made here, not by bwrap as a missing parent (0700): the sandbox's user (not root, when covgen
     # runs as root) must pass through /etc to read what is bound below it (a JVM's configuration).
     command += ["--perms", "0755", "--dir", "/etc"]
+    identity = dict(zip(("passwd", "group"), _identity_files())) if _running_as_root() else {}
     for name in _ETC_ALLOWED:
-        if os.path.exists(f"/etc/{name}"):
+        if name in identity:
+            command += ["--ro-bind", str(identity[name]), f"/etc/{name}"]
+        elif os.path.exists(f"/etc/{name}"):
             command += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
     command += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
     made: set[Path] = {Path("/"), Path("/tmp")}
@@ -259,7 +257,7 @@ def _bwrap_prefix(policy: SandboxPolicy, *, writable: Sequence[Path], readable: 
         # Only a non-root uid is held to the process-count limit; the sandbox may switch to its
         # own uid and nothing more (bwrap drops every other capability).
         command += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
-                    "setpriv", f"--reuid={_SANDBOX_UID}", f"--regid={_SANDBOX_UID}", "--clear-groups", "--inh-caps=-all"]
+                    "setpriv", f"--reuid={sandbox_uid()}", f"--regid={sandbox_uid()}", "--clear-groups", "--inh-caps=-all"]
     else:
         command.append("--")
     return command
@@ -398,7 +396,11 @@ class Workspace:
 
     def __init__(self, root: Path) -> None:
         self.source_root = root.resolve()
-        self._tmp = Path(tempfile.mkdtemp(prefix="covgen-"))
+        # Root's, 0700 when covgen runs as root: only what is inside it is handed to the
+        # sandbox's user, and no process of that uid outside the sandbox can get in.
+        self._outer = Path(tempfile.mkdtemp(prefix="covgen-"))
+        self._tmp = self._outer / "workspace"
+        self._tmp.mkdir()
         self.path = self._tmp / "project"
         self.home = self._tmp / "home"
         self.state = self._tmp / "state"
@@ -498,7 +500,7 @@ class Workspace:
         return tuple(kept)
 
     def close(self) -> None:
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        shutil.rmtree(self._outer, ignore_errors=True)
 
     def __enter__(self) -> Workspace:
         return self
@@ -507,11 +509,81 @@ class Workspace:
         self.close()
 
 
+@functools.cache
+def sandbox_uid() -> int:
+    """The unprivileged uid (and gid) sandboxed commands run as when covgen runs as root.
+
+    One of this covgen process's own, not ``nobody``: the kernel keeps one process count per
+    uid, so covgen runs side by side on one machine (shard jobs, CI jobs in containers on one
+    host) sharing a user would share one limit — a fork bomb in one, or a few JVMs' threads,
+    would starve the others' sandboxes. Drawn from 10⁹…2·10⁹ (below 2³¹) and drawn again while
+    it names a user or group here (NSS: local files and directory services alike) or falls in a
+    subordinate id range (/etc/subuid, /etc/subgid). Should a directory service still hand it out
+    later, the workspace's top folder stays root's: nothing outside the sandbox reaches inside.
+    """
+    ranges = _subordinate_ranges()
+    while True:
+        uid = 1_000_000_000 + secrets.randbelow(1_000_000_000)
+        if any(start <= uid < start + count for start, count in ranges) or _names_someone(uid):
+            continue
+        return uid
+
+
+def _names_someone(uid: int) -> bool:
+    import grp
+    import pwd
+
+    for lookup in (pwd.getpwuid, grp.getgrgid):
+        try:
+            lookup(uid)
+        except KeyError:
+            continue
+        return True
+    return False
+
+
+def _subordinate_ranges() -> list[tuple[int, int]]:
+    ranges = []
+    for table in ("/etc/subuid", "/etc/subgid"):
+        try:
+            lines = Path(table).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.strip().split(":")
+            if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+                ranges.append((int(parts[1]), int(parts[2])))
+    return ranges
+
+
+@functools.cache
+def _identity_files() -> tuple[Path, Path]:
+    """/etc/passwd and /etc/group as the sandbox sees them: this machine's, plus the sandbox's
+    user, so who-am-I lookups (Python's pwd, a JVM's user.name and user.home) answer as they
+    did for ``nobody``. Kept in a folder only root can enter, removed at exit."""
+    folder = Path(tempfile.mkdtemp(prefix="covgen-identity-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    uid = sandbox_uid()
+    files = []
+    for name, line in (("passwd", f"covgen-sandbox:x:{uid}:{uid}:covgen sandbox:/nonexistent:/usr/sbin/nologin"),
+                       ("group", f"covgen-sandbox:x:{uid}:")):
+        try:
+            text = Path("/etc", name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        target = folder / name
+        target.write_text(text + ("" if not text or text.endswith("\n") else "\n") + line + "\n", encoding="utf-8")
+        target.chmod(0o644)
+        files.append(target)
+    return files[0], files[1]
+
+
 def hand_over(top: Path) -> None:
     """Give `top` and everything below it to the user sandboxed commands run as (root only)."""
     if not _running_as_root() or not probe().filesystem_isolated:
         return
-    os.chown(top, _SANDBOX_UID, _SANDBOX_UID, follow_symlinks=False)
+    uid = sandbox_uid()
+    os.chown(top, uid, uid, follow_symlinks=False)
     for directory, subdirs, files in os.walk(top):
         for name in (*subdirs, *files):
-            os.chown(os.path.join(directory, name), _SANDBOX_UID, _SANDBOX_UID, follow_symlinks=False)
+            os.chown(os.path.join(directory, name), uid, uid, follow_symlinks=False)

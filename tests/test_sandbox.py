@@ -98,6 +98,24 @@ def test_two_covgen_runs_on_one_machine_do_not_share_a_process_limit(tmp_path: P
     assert other.stdout.strip() == "all", other.stdout + other.stderr
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only as root does covgen switch the sandbox to a uid of its own")
+def test_the_sandbox_user_has_a_name_and_no_way_into_the_workspace_from_outside(tmp_path: Path) -> None:
+    import pwd
+
+    code = "import getpass, os, pwd\nentry = pwd.getpwuid(os.getuid())\nprint(entry.pw_name, os.getuid() == entry.pw_uid, getpass.getuser())\n"
+    project = tmp_path / "project"
+    project.mkdir()
+    with Workspace(project) as workspace:
+        result = asyncio.run(workspace.run(sys.executable, ["-c", code], policy=SandboxPolicy(wall_seconds=20)))
+        top = workspace.path.parent.parent  # the folder mkdtemp made: root's, closed to everyone else
+        assert top.stat().st_uid == 0 and top.stat().st_mode & 0o077 == 0
+        owner = workspace.path.stat().st_uid
+    assert result.stdout.split() == ["covgen-sandbox", "True", "covgen-sandbox"], result.stdout + result.stderr
+    assert owner != 0 and owner != 65534
+    with pytest.raises(KeyError):
+        pwd.getpwuid(owner)  # the uid names nobody on this machine
+
+
 def test_network_is_off_where_the_machine_allows(tmp_path: Path) -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]

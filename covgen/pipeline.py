@@ -222,8 +222,8 @@ class _Batcher:
             def resolve(found: list[TestVerdict]) -> None:
                 # A gap task waits only for its own candidates: one whose answers all failed
                 # asks for its repair while the reruns of the others still run.
-                for verdict in found:
-                    settled.setdefault(verdict.candidate_id, []).append(verdict)
+                for candidate_id in {verdict.candidate_id for verdict in found}:
+                    settled[candidate_id] = [verdict for verdict in found if verdict.candidate_id == candidate_id]
                 for candidates, future in wave:
                     if not future.done() and all(c.id in settled for c in candidates):
                         future.set_result([v for c in candidates for v in settled[c.id]])

@@ -154,3 +154,36 @@ def test_a_gap_whose_answers_all_failed_is_told_before_the_reruns_of_the_others(
     # What it was told early is what the wave ends with; the passing test was rerun and kept.
     assert [v for v in verdicts if v.candidate_id in ("c2", "c3")] == early
     assert [v.verdict for v in verdicts if v.candidate_id == "c1"] == [Verdict.ACCEPTED]
+
+
+def test_a_wave_hands_settled_gaps_their_verdicts_and_the_rest_its_failure() -> None:
+    from covgen.errors import SandboxError
+    from covgen.pipeline import InUse, _Batcher
+
+    def verdict(candidate: Candidate) -> model.TestVerdict:
+        return model.TestVerdict(candidate.id, candidate.gap_id, "test_x", Verdict.FAILED, "assert 1 == 2")
+
+    class SettlesOneThenFails:
+        async def validate(self, candidates: list[Candidate], settled: Any) -> list[model.TestVerdict]:
+            settled([verdict(c) for c in candidates if c.gap_id == "failing"])
+            await asyncio.sleep(0.05)  # the reruns of the other gap's candidates
+            raise SandboxError("pytest could not run in the sandbox")
+
+    async def scenario() -> tuple[list[model.TestVerdict], BaseException | None, bool]:
+        batcher = _Batcher(SettlesOneThenFails(), window=0.01, max_batch=16, engine_calls=InUse())  # type: ignore[arg-type]
+        failing = [Candidate(f"f{i}", "failing", "test", 1, "") for i in range(2)]
+        rerun = [Candidate("r1", "rerun", "test", 1, "")]
+        gone = [Candidate("g1", "gone", "test", 1, "")]
+        settled_task = asyncio.ensure_future(batcher.submit(failing))
+        rerun_task = asyncio.ensure_future(batcher.submit(rerun))
+        gone_task = asyncio.ensure_future(batcher.submit(gone))
+        await asyncio.sleep(0.03)
+        gone_task.cancel()  # a gap task stopped mid-wave (a budget, a signal)
+        settled_verdicts = await settled_task
+        failure = (await asyncio.gather(rerun_task, return_exceptions=True))[0]
+        await batcher.aclose()
+        return settled_verdicts, failure if isinstance(failure, BaseException) else None, gone_task.cancelled()
+
+    settled_verdicts, failure, cancelled = asyncio.run(scenario())
+    assert [v.candidate_id for v in settled_verdicts] == ["f0", "f1"]
+    assert isinstance(failure, SandboxError) and cancelled

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -35,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from support.function_package import write_function_package  # noqa: E402
 from support.vllm_stub import StubServer, StubState  # noqa: E402
 
 PER_SEQUENCE = 50.0     # tokens/s one sequence decodes at when the batch is small
@@ -111,12 +111,8 @@ class ContinuousBatching:
 def make_project(root: Path, gaps: int, modules: int = MODULES) -> tuple[dict[str, list[list[str]]], Path]:
     if root.exists():
         shutil.rmtree(root)
-    (root / "pkg").mkdir(parents=True)
-    (root / "tests").mkdir()
-    (root / "pkg" / "__init__.py").write_text("")
-    (root / "tests" / "test_nothing.py").write_text("def test_nothing():\n    assert True\n")
-    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
     script: dict[str, list[list[str]]] = {}
+    sources: dict[int, list[str]] = {}
     per_module = gaps // modules
     for m in range(modules):
         functions = []
@@ -143,12 +139,8 @@ def make_project(root: Path, gaps: int, modules: int = MODULES) -> tuple[dict[st
             wrong = good.replace(f"== {-limit}\n", f"== {-limit - 1}\n").replace(
                 f"== {(limit + 1) * (f + 2)}\n", f"== {(limit + 1) * (f + 2) + 1}\n")
             script[name] = [[wrong], [good]] if f % 5 == 0 else [[good]]
-        (root / "pkg" / f"mod{m}.py").write_text("\n\n".join(functions))
-    env = {**os.environ, "COVERAGE_FILE": str(root.parent / ".coverage")}
-    subprocess.run([sys.executable, "-m", "coverage", "run", "--branch", "--source=pkg", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                   cwd=root, env=env, check=True, capture_output=True)
-    report = root.parent / "coverage.json"
-    subprocess.run([sys.executable, "-m", "coverage", "json", "-o", str(report)], cwd=root, env=env, check=True, capture_output=True)
+        sources[m] = functions
+    report = write_function_package(root, sources)
     return script, report
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from support.function_package import write_function_package
 from support.vllm_stub import StubServer, StubState
 
 pytestmark = pytest.mark.e2e
@@ -25,12 +26,8 @@ PER_MODULE = 1
 
 def make_project(root: Path) -> tuple[Path, dict[str, list[list[str]]]]:
     """A package of independent small functions with no tests, its coverage.py JSON report, and a script that fills each."""
-    (root / "pkg").mkdir(parents=True)
-    (root / "tests").mkdir()
-    (root / "pkg" / "__init__.py").write_text("")
-    (root / "tests" / "test_nothing.py").write_text("def test_nothing():\n    assert True\n")
-    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
     script: dict[str, list[list[str]]] = {}
+    sources: dict[int, list[str]] = {}
     for m in range(MODULES):
         functions = []
         # Odd modules have one function more: shards of unequal cost.
@@ -44,13 +41,8 @@ def make_project(root: Path) -> tuple[Path, dict[str, list[list[str]]]]:
             # Both assertions wrong at first for some gaps: nothing passes, so shards also carry repair turns.
             wrong = answer.replace(f"== {-limit}\n", f"== {-limit - 1}\n").replace(f"== {(limit + 1) * (f + 2)}\n", f"== 0\n")
             script[name] = [[wrong], [answer]] if f == 0 and m % 2 == 0 else [[answer]]
-        (root / "pkg" / f"mod{m}.py").write_text("\n\n".join(functions))
-    data = root.parent / ".coverage"
-    subprocess.run([sys.executable, "-m", "coverage", "run", "--branch", "--data-file", str(data), "--source=pkg", "-m", "pytest", "-q",
-                    "-p", "no:cacheprovider"], cwd=root, check=True, capture_output=True)
-    report = root.parent / "coverage.json"
-    subprocess.run([sys.executable, "-m", "coverage", "json", "--data-file", str(data), "-o", str(report)], cwd=root, check=True,
-                   capture_output=True)
+        sources[m] = functions
+    report = write_function_package(root, sources)
     return report, script
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from covgen.prompts.context import PromptContext
-from covgen.prompts.turns import first_turn, repair_turn
+from covgen.prompts.turns import code_schema, first_turn, repair_turn
 
 __all__ = ["SYSTEM", "SYSTEM_STRUCTURED", "TESTS_SCHEMA", "messages_for", "repair_messages"]
 
@@ -31,12 +31,7 @@ SYSTEM = _RULES + "\n7. Answer with one ```java fenced block holding the complet
 SYSTEM_STRUCTURED = _RULES + '\n7. Answer with a JSON object {"code": "<the complete compilation unit: package line, imports, one test class>"}.'
 
 #: The JSON schema used with structured outputs (``response_format`` / ``structured_outputs``).
-TESTS_SCHEMA = {
-    "type": "object",
-    "properties": {"code": {"type": "string", "description": "a complete Java compilation unit holding one JUnit 5 test class"}},
-    "required": ["code"],
-    "additionalProperties": False,
-}
+TESTS_SCHEMA = code_schema("a complete Java compilation unit holding one JUnit 5 test class")
 
 
 def messages_for(context: PromptContext, *, structured: bool = False) -> list[Message]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from covgen.prompts.context import PromptContext
-from covgen.prompts.turns import first_turn, repair_turn
+from covgen.prompts.turns import code_schema, first_turn, repair_turn
 
 __all__ = ["SYSTEM", "SYSTEM_STRUCTURED", "TESTS_SCHEMA", "messages_for", "repair_messages"]
 
@@ -25,12 +25,7 @@ SYSTEM = _RULES + "\n6. Answer with one ```python fenced block holding the compl
 SYSTEM_STRUCTURED = _RULES + '\n6. Answer with a JSON object {"code": "<the complete test module>"}.'
 
 #: The JSON schema used with structured outputs (``response_format`` / ``structured_outputs``).
-TESTS_SCHEMA = {
-    "type": "object",
-    "properties": {"code": {"type": "string", "description": "a complete pytest module"}},
-    "required": ["code"],
-    "additionalProperties": False,
-}
+TESTS_SCHEMA = code_schema("a complete pytest module")
 
 
 def messages_for(context: PromptContext, *, structured: bool = False) -> list[Message]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from covgen.prompts.context import PromptContext
 
-__all__ = ["first_turn", "repair_turn"]
+__all__ = ["code_schema", "first_turn", "repair_turn"]
 
 Message = dict[str, str]
 
@@ -25,3 +25,14 @@ def first_turn(context: PromptContext, system: str) -> list[Message]:
 def repair_turn(previous: list[Message], answer: str, rejected: str, fix: str) -> list[Message]:
     """`previous`, the model's `answer`, and what covgen saw (`rejected`) with what to send back (`fix`)."""
     return [*previous, {"role": "assistant", "content": answer}, {"role": "user", "content": f"{rejected}\n\n{fix}"}]
+
+
+def code_schema(description: str) -> dict[str, object]:
+    """The JSON schema of a structured answer (``response_format``): one object whose ``code`` is
+    `description`; :func:`covgen.extract.extract_structured` reads it back."""
+    return {
+        "type": "object",
+        "properties": {"code": {"type": "string", "description": description}},
+        "required": ["code"],
+        "additionalProperties": False,
+    }

@@ -184,7 +184,13 @@ class InUse:
 
 
 class _Batcher:
-    """Gather candidates from concurrent gap tasks into waves; validate one wave at a time."""
+    """Gather candidates from concurrent gap tasks into waves and validate them.
+
+    Each of `workers` takes a wave, and takes the next one as soon as this wave's first runs have
+    settled what they can: a gap whose answers all failed hears so, and asks for its repair,
+    without waiting for reruns of tests that already passed. Those go on beside the next wave
+    (the validator reruns what the waves waiting for reruns kept, together).
+    """
 
     def __init__(self, validator: Validator, window: float, max_batch: int, workers: int = 1, engine_calls: InUse | None = None) -> None:
         self.validator = validator
@@ -195,63 +201,125 @@ class _Batcher:
         self.workers = workers
         self.pending: list[tuple[list[Candidate], asyncio.Future[list[TestVerdict]]]] = []
         self.tasks: set[asyncio.Task[None]] = set()
+        #: Every wave being validated: in its first runs (one per worker) or waiting for its reruns.
+        self.validating: set[asyncio.Task[None]] = set()
         self.in_use = InUse()
         self.waves = 0
+        #: Waves not yet past their first runs.
+        self.first_running = 0
+        #: Candidates submitted and not yet handed back, by their future.
+        self.outstanding: dict[asyncio.Future[list[TestVerdict]], list[Candidate]] = {}
+        #: A candidate's verdicts as they stand while its wave reruns: final, or what reruns may change.
+        self.standing: dict[str, list[TestVerdict]] = {}
 
     async def submit(self, candidates: list[Candidate]) -> list[TestVerdict]:
         future: asyncio.Future[list[TestVerdict]] = asyncio.get_running_loop().create_future()
         self.pending.append((candidates, future))
+        self.outstanding[future] = candidates
         self.tasks = {task for task in self.tasks if not task.done()}
         if len(self.tasks) < self.workers:
             self.tasks.add(asyncio.create_task(self._drain()))
-        return await future
+        try:
+            return await future
+        finally:
+            del self.outstanding[future]
+
+    def only_reruns_left(self) -> list[TestVerdict] | None:
+        """The verdicts of every candidate not yet handed back, as they stand, when all that is
+        left of them is reruns of tests that passed their first run; else None."""
+        if self.pending or self.first_running or any(future.done() for future in self.outstanding):
+            return None
+        candidates = [c for batch in self.outstanding.values() for c in batch]
+        if not all(c.id in self.standing for c in candidates):
+            return None
+        return [v for c in candidates for v in self.standing[c.id]]
 
     async def _drain(self) -> None:
         while self.pending:
             # Wait for candidates answered at about the same time to join the wave, unless no
             # engine call is in flight (a run's last answers): then waiting only delays it.
             await asyncio.sleep(self.window if self.engine_calls.active else 0)
+            if not self.pending:
+                break  # the other workers took them
             wave: list[tuple[list[Candidate], asyncio.Future[list[TestVerdict]]]] = []
             size = 0
             while self.pending and (not wave or size + len(self.pending[0][0]) <= self.max_batch):
                 item = self.pending.pop(0)
                 wave.append(item)
                 size += len(item[0])
-            settled: dict[str, list[TestVerdict]] = {}
-
-            def resolve(found: list[TestVerdict]) -> None:
-                # A gap task waits only for its own candidates: one whose answers all failed
-                # asks for its repair while the reruns of the others still run.
-                for candidate_id in {verdict.candidate_id for verdict in found}:
-                    settled[candidate_id] = [verdict for verdict in found if verdict.candidate_id == candidate_id]
-                for candidates, future in wave:
-                    if not future.done() and all(c.id in settled for c in candidates):
-                        future.set_result([v for c in candidates for v in settled[c.id]])
-
+            first_runs_done = asyncio.Event()
+            validation = asyncio.create_task(self._validate(wave, first_runs_done))
+            self.validating.add(validation)
+            validation.add_done_callback(self.validating.discard)
+            waiting = asyncio.create_task(first_runs_done.wait())
             try:
-                with self.in_use:
-                    verdicts = await self.validator.validate([c for candidates, _ in wave for c in candidates], resolve)
-            except Exception as err:  # noqa: BLE001 - hand the failure to every waiting gap task
-                for _, future in wave:
-                    if not future.done():
-                        future.set_exception(err)
-                continue
+                await asyncio.wait([validation, waiting], return_when=asyncio.FIRST_COMPLETED)
             finally:
-                self.waves += 1
-            by_candidate: dict[str, list[TestVerdict]] = {}
-            for verdict in verdicts:
-                by_candidate.setdefault(verdict.candidate_id, []).append(verdict)
+                waiting.cancel()
+
+    async def _validate(self, wave: list[tuple[list[Candidate], asyncio.Future[list[TestVerdict]]]],
+                        first_runs_done: asyncio.Event) -> None:
+        """Validate one wave and hand each gap task its verdicts (or the wave's failure)."""
+        settled: dict[str, list[TestVerdict]] = {}
+        self.first_running += 1
+
+        def first_runs_over() -> None:
+            if not first_runs_done.is_set():
+                first_runs_done.set()
+                self.first_running -= 1
+
+        def resolve(found: list[TestVerdict]) -> None:
+            # A gap task waits only for its own candidates: one whose answers all failed
+            # asks for its repair while the reruns of the others still run.
+            for candidate_id in {verdict.candidate_id for verdict in found}:
+                settled[candidate_id] = [verdict for verdict in found if verdict.candidate_id == candidate_id]
+            self.standing.update(settled)
             for candidates, future in wave:
+                if not future.done() and all(c.id in settled for c in candidates):
+                    future.set_result([v for c in candidates for v in settled[c.id]])
+            first_runs_over()
+
+        def rerunning(found: list[TestVerdict]) -> None:
+            for candidate_id in {verdict.candidate_id for verdict in found}:
+                self.standing[candidate_id] = [verdict for verdict in found if verdict.candidate_id == candidate_id]
+
+        wave_candidates = [c for candidates, _ in wave for c in candidates]
+        try:
+            with self.in_use:
+                verdicts = await self.validator.validate(wave_candidates, resolve, rerunning)
+        except Exception as err:  # noqa: BLE001 - hand the failure to every waiting gap task
+            for _, future in wave:
                 if not future.done():
-                    future.set_result([v for c in candidates for v in by_candidate.get(c.id, [])])
+                    future.set_exception(err)
+            return
+        except BaseException:
+            for _, future in wave:  # stopped: no gap task may wait for this wave for ever
+                future.cancel()
+            raise
+        finally:
+            self.waves += 1
+            first_runs_over()
+            for candidate in wave_candidates:
+                self.standing.pop(candidate.id, None)
+        by_candidate: dict[str, list[TestVerdict]] = {}
+        for verdict in verdicts:
+            by_candidate.setdefault(verdict.candidate_id, []).append(verdict)
+        for candidates, future in wave:
+            if not future.done():
+                future.set_result([v for c in candidates for v in by_candidate.get(c.id, [])])
 
     async def aclose(self) -> None:
         """Stop the waves still running and wait for them: their sandboxes are killed and their
         pipes closed while the event loop and the workspace still exist."""
-        for task in self.tasks:
+        running = [*self.tasks, *self.validating]
+        for task in running:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        self.tasks.clear()
+        try:
+            await asyncio.gather(*running, return_exceptions=True)
+        finally:
+            self.tasks.clear()
+            self.validating.clear()
+            await self.validator.aclose()
 
 
 class _Generation:
@@ -273,6 +341,9 @@ class _Generation:
         #: What the engine said about a gap (why it proposed nothing, a refused request).
         self.notes: dict[str, list[str]] = {}
         self._ids = itertools.count(1)
+        #: Gap tasks of the phase not yet done, and those of them waiting for a wave's verdicts.
+        self.open = 0
+        self.waiting = 0
 
     async def run_phase(self, engine: Engine, targets: Sequence[Target]) -> None:
         done = itertools.count(1)
@@ -283,10 +354,14 @@ class _Generation:
         semaphore = asyncio.Semaphore(self.options.concurrency * 8)
 
         async def bounded(target: Target) -> None:
-            async with semaphore:
-                kept = await self._close_gap(engine, target)
+            try:
+                async with semaphore:
+                    kept = await self._close_gap(engine, target)
+            finally:
+                self.open -= 1
             self.progress(next(done), len(targets), f"{engine.name}: {target.gap.id}: {kept} test(s) pass with new coverage")
 
+        self.open = len(targets)
         tasks = [asyncio.ensure_future(bounded(target)) for target in targets]
         try:
             await asyncio.gather(*tasks)
@@ -303,7 +378,11 @@ class _Generation:
         while proposal is not None and proposal.sources:
             batch = [Candidate(f"c{next(self._ids):04d}", target.gap.id, engine.name, attempt, s) for s in proposal.sources]
             self.candidates.update((c.id, c) for c in batch)
-            results = await self.batcher.submit(batch)
+            self.waiting += 1
+            try:
+                results = await self.batcher.submit(batch)
+            finally:
+                self.waiting -= 1
             self.verdicts.extend(results)
             kept = sum(1 for v in results if v.verdict is Verdict.ACCEPTED)
             if kept or attempt >= self.options.max_attempts:
@@ -387,33 +466,42 @@ async def run_pipeline(
             batcher = _Batcher(validator, options.batch_window, options.max_batch, workers=max(1, os.cpu_count() or 1),
                                engine_calls=engine_calls)
             generation = _Generation(batcher, options, deadline, progress, engine_calls)
+            original = {t.gap.id: t.gap for t in targets}
+            user_tests = sorted({test for t in targets for test in existing.get(t.gap.path, ())})
+
+            def confirm(verdicts: list[TestVerdict], candidates: dict[str, Candidate]) -> Coroutine[Any, Any, _Confirmed]:
+                return _confirm(verdicts, candidates, original, options, f"engine: {description}", user_tests, runner, screen)
+
+            speculation = _Speculation(generation, batcher, confirm)
             seconds["prepare"] = time.monotonic() - started
 
             phase_targets = targets
             try:
-                for phase, engine in enumerate(engines):
-                    if phase > 0:
-                        phase_targets, more = _remaining(targets, generation.verdicts, options.root, facts,
-                                                         with_context=engine.name != "explore")
-                        warnings.extend(more)
-                        gap_by_id.update((t.gap.id, t.gap) for t in phase_targets)
-                    await generation.run_phase(engine, phase_targets)
-            finally:
-                await batcher.aclose()
-            warnings.extend(generation.warnings)
-            if generation.cut_short:
-                warnings.append(f"--budget-seconds {options.budget_seconds:g} reached: {len(generation.cut_short)} gap(s) not attempted "
-                                "or cut short; what was proven before that is kept")
-            seconds["generate+validate"] = time.monotonic() - started - seconds["prepare"]
-            seconds["engine (in use)"] = generation.engine_in_use.seconds
-            seconds["sandbox (in use)"] = batcher.in_use.seconds
+                try:
+                    for phase, engine in enumerate(engines):
+                        if phase > 0:
+                            phase_targets, more = _remaining(targets, generation.verdicts, options.root, facts,
+                                                             with_context=engine.name != "explore")
+                            warnings.extend(more)
+                            gap_by_id.update((t.gap.id, t.gap) for t in phase_targets)
+                        if phase == len(engines) - 1:
+                            speculation.start()
+                        await generation.run_phase(engine, phase_targets)
+                finally:
+                    await batcher.aclose()
+                warnings.extend(generation.warnings)
+                if generation.cut_short:
+                    warnings.append(f"--budget-seconds {options.budget_seconds:g} reached: {len(generation.cut_short)} gap(s) not "
+                                    "attempted or cut short; what was proven before that is kept")
+                seconds["generate+validate"] = time.monotonic() - started - seconds["prepare"]
+                seconds["engine (in use)"] = generation.engine_in_use.seconds
+                seconds["sandbox (in use)"] = batcher.in_use.seconds
 
-            writing_started = time.monotonic()
-            original = {t.gap.id: t.gap for t in targets}
-            user_tests = sorted({test for t in targets for test in existing.get(t.gap.path, ())})
-            confirmed = await _confirm(
-                generation.verdicts, generation.candidates, original, options, f"engine: {description}", user_tests, runner, screen
-            )
+                writing_started = time.monotonic()
+                verdicts = _in_order(generation.verdicts)
+                confirmed = await speculation.result(verdicts) or await confirm(verdicts, generation.candidates)
+            finally:
+                await speculation.aclose()
             if confirmed.contents and options.write:
                 written = _write_confirmed(options.root, confirmed.contents)
             seconds["confirm+write"] = time.monotonic() - writing_started
@@ -423,6 +511,70 @@ async def run_pipeline(
     seconds["total"] = time.monotonic() - started
     return _summarise(report, targets, description, engine_reason, layers.describe(), confirmed, earlier, written,
                       generation, seconds, warnings)
+
+
+class _Speculation:
+    """The clean run of what a run will most likely keep, started while only reruns are left.
+
+    Once every open gap task waits for reruns of tests that passed their first run (no engine
+    call in flight, no wave in its first runs), the run's verdicts are what they will be unless a
+    rerun fails. Their confirmation (the clean run, a process of its own) then starts beside the
+    reruns instead of after them; it is used only if the verdicts at the end are exactly those.
+    """
+
+    def __init__(self, generation: _Generation, batcher: _Batcher,
+                 confirm: Callable[[list[TestVerdict], dict[str, Candidate]], Coroutine[Any, Any, _Confirmed]]) -> None:
+        self.generation = generation
+        self.batcher = batcher
+        self.confirm = confirm
+        self.verdicts: list[TestVerdict] | None = None
+        self.task: asyncio.Task[_Confirmed] | None = None
+        self._watch: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._watch = asyncio.create_task(self._wait_for_reruns_only())
+
+    async def _wait_for_reruns_only(self) -> None:
+        while True:
+            await asyncio.sleep(_SPECULATION_POLL)
+            generation = self.generation
+            if not generation.open or generation.open != generation.waiting or generation.engine_in_use.active:
+                continue
+            standing = self.batcher.only_reruns_left()
+            if standing is None:
+                continue
+            self.verdicts = _in_order([*generation.verdicts, *standing])
+            self.task = asyncio.create_task(self.confirm(self.verdicts, dict(generation.candidates)))
+            return
+
+    async def result(self, verdicts: list[TestVerdict]) -> _Confirmed | None:
+        """The confirmation started early, if it was of exactly `verdicts`; else None."""
+        await self._stop_watching()
+        if self.task is None or self.verdicts != verdicts:
+            return None
+        return await self.task
+
+    async def aclose(self) -> None:
+        """Stop what still runs (its sandbox ends before the workspace goes)."""
+        await self._stop_watching()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+    async def _stop_watching(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
+
+
+#: How often a run looks whether only reruns are left (a clean run takes a second or more).
+_SPECULATION_POLL = 0.05
+
+
+def _in_order(verdicts: Sequence[TestVerdict]) -> list[TestVerdict]:
+    """Verdicts in one order, whatever order waves ended in: selection breaks ties by order,
+    and the same verdicts must give the same files."""
+    return sorted(verdicts, key=lambda v: (v.gap_id, v.candidate_id, v.test_name))
 
 
 def _python() -> LanguagePack:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from covgen import defaults
 from covgen.languages import LanguagePack, pack_named
 from covgen.model import Candidate, Gap, TestVerdict, Verdict
 from covgen.runners import TestRunner
-from covgen.runners.pytest_runner import ModuleFailure, TestOutcome
+from covgen.runners.pytest_runner import ModuleFailure, PytestRun, TestOutcome
 from covgen.screen import Screen, project_modules
 from covgen.writer import module_name
 
@@ -39,6 +40,10 @@ class _Runnable:
     candidate: Candidate
     gap: Gap
     file: str
+
+
+#: Tests that passed their first run, by node id: what they are, how they ran, their verdict so far.
+_Survivors = dict[str, tuple[_Runnable, TestOutcome, TestVerdict]]
 
 
 class Validator:
@@ -63,11 +68,16 @@ class Validator:
         self.existing_tests = existing_tests or {}
         # Read-only inside the sandbox: a candidate cannot plant a conftest.py beside the others.
         self.directory = runner.workspace.covgen_folder(CANDIDATE_DIR)
+        #: Survivors of waves waiting for their reruns, and the task that runs them.
+        self._rerun_queue: list[tuple[_Survivors, list[_Runnable], asyncio.Future[dict[str, TestVerdict]]]] = []
+        self._rerunning: asyncio.Task[None] | None = None
 
-    async def validate(self, candidates: Sequence[Candidate], settled: Settled | None = None) -> list[TestVerdict]:
+    async def validate(self, candidates: Sequence[Candidate], settled: Settled | None = None,
+                       rerunning: Settled | None = None) -> list[TestVerdict]:
         """Every candidate's verdicts. `settled` is told early of the candidates the reruns cannot
         change (none of their tests passed the first run): a gap whose every answer failed can ask
-        for its repair while the other candidates' reruns still run."""
+        for its repair while the other candidates' reruns still run. `rerunning` is told, when
+        the reruns start, the verdicts of the others as they stand (what the reruns may change)."""
         verdicts: list[TestVerdict] = []
         runnable: list[_Runnable] = []
         first_with_source: dict[tuple[str, str], str] = {}
@@ -94,15 +104,19 @@ class Validator:
             if settled is not None:
                 settled(_with_copies([*static, *found], copies))
 
+        def standing(found: list[TestVerdict]) -> None:
+            if rerunning is not None:
+                rerunning(_with_copies(found, copies))
+
         if runnable:
             try:
-                verdicts += await self._run_funnel(runnable, settle)
+                verdicts += await self._run_funnel(runnable, settle, standing)
             finally:
                 for item in runnable:  # keep the workspace small for the next wave's collection
                     (self.runner.workspace.path / item.file).unlink(missing_ok=True)
         return _with_copies(verdicts, copies)
 
-    async def _run_funnel(self, runnable: list[_Runnable], settle: Settled) -> list[TestVerdict]:
+    async def _run_funnel(self, runnable: list[_Runnable], settle: Settled, standing: Settled) -> list[TestVerdict]:
         verdicts: list[TestVerdict] = []
         first = await self.runner.run(
             [r.file for r in runnable], coverage_of=sorted({r.gap.path for r in runnable})
@@ -110,8 +124,8 @@ class Validator:
         self._restore([*first.outcomes.values(), *first.collect_errors.values()])
         outcomes = dict(first.outcomes)
         outcomes.update(await self._without_the_others(
-            [n for n, o in first.outcomes.items() if o.outcome in ("failed", "error")], runnable, coverage=True))
-        survivors: dict[str, tuple[_Runnable, TestOutcome, TestVerdict]] = {}
+            [n for n, o in first.outcomes.items() if o.outcome in ("failed", "error")], runnable))
+        survivors: _Survivors = {}
         for item in runnable:
             if item.file in first.collect_errors:
                 failure = first.collect_errors[item.file]
@@ -129,38 +143,102 @@ class Validator:
                     verdicts.append(verdict)
         rerunning = {item.candidate.id for item, _, _ in survivors.values()}
         settle([v for v in verdicts if v.candidate_id not in rerunning])
-        # Reruns only for tests that could be accepted: flakiness checks cost a process each.
-        # They are independent processes, so they run side by side (one per core).
+        refuted: dict[str, TestVerdict] = {}
         if survivors and self.runs > 1:
-            orders = []
-            for run_number in range(2, self.runs + 1):
-                if run_number == self.runs:
-                    existing = sorted({t for item, _, _ in survivors.values() for t in self.existing_tests.get(item.gap.path, ())})
-                    orders.append((run_number, "beside the module's existing tests in a fresh process", existing + list(survivors)))
-                else:
-                    orders.append((run_number, f"on run {run_number} (reverse order)", list(survivors)[::-1]))
-            reruns = await asyncio.gather(*(self.runner.run(order) for _, _, order in orders))
-            for (run_number, where, _), rerun in zip(orders, reruns):
-                self._restore(rerun.outcomes.values())
-                failed = [n for n in survivors if (o := rerun.outcomes.get(n)) is not None and o.outcome in ("failed", "error")]
-                rerun.outcomes.update(await self._without_the_others(failed, runnable, coverage=False))
-                for nodeid in list(survivors):
-                    item, _, verdict = survivors[nodeid]
-                    again = rerun.outcomes.get(nodeid)
-                    if again is not None and again.changed_files:
-                        verdicts.append(replace(verdict, verdict=Verdict.UNSAFE, message=f"changed project files: {', '.join(again.changed_files)}"))
-                    elif again is None or again.outcome != "passed":
-                        state = again.outcome if again is not None else "did not run"
-                        message = again.message if again is not None else ""
-                        verdicts.append(replace(verdict, verdict=Verdict.FLAKY, message=f"passed once, then {state} {where}: {_trim(message)}"))
-                    else:
-                        continue
-                    del survivors[nodeid]
-        verdicts.extend(verdict for _, _, verdict in survivors.values())
+            standing([*(v for v in verdicts if v.candidate_id in rerunning), *(verdict for _, _, verdict in survivors.values())])
+            refuted = await self._rerun(survivors, runnable)
+        verdicts.extend(refuted.get(nodeid, verdict) for nodeid, (_, _, verdict) in survivors.items())
         return verdicts
 
+    async def aclose(self) -> None:
+        """Stop reruns still running (their waves were stopped), while the workspace still exists."""
+        if self._rerunning is not None:
+            self._rerunning.cancel()
+            await asyncio.gather(self._rerunning, return_exceptions=True)
+        for _, _, future in self._rerun_queue:
+            future.cancel()
+        self._rerun_queue.clear()
 
-    async def _without_the_others(self, failed: list[str], runnable: list[_Runnable], *, coverage: bool) -> dict[str, TestOutcome]:
+    async def _rerun(self, survivors: _Survivors, runnable: list[_Runnable]) -> dict[str, TestVerdict]:
+        """Rerun `survivors`; return the verdicts of those a rerun refuted (FLAKY, UNSAFE).
+
+        Waves that reach their reruns while another's run share the next ones (up to
+        ``_RERUN_BATCH`` tests): each rerun is a process, and its start costs more than a wave's
+        tests. A test is judged as it would be alone (see :meth:`_rerun_together`).
+        """
+        future: asyncio.Future[dict[str, TestVerdict]] = asyncio.get_running_loop().create_future()
+        self._rerun_queue.append((survivors, runnable, future))
+        if self._rerunning is None or self._rerunning.done():
+            self._rerunning = asyncio.create_task(self._drain_reruns())
+        return await future
+
+    async def _drain_reruns(self) -> None:
+        """Rerun what waits, the waves queued at that moment together, until nothing waits."""
+        while self._rerun_queue:
+            batch: list[tuple[_Survivors, list[_Runnable], asyncio.Future[dict[str, TestVerdict]]]] = []
+            size = 0
+            while self._rerun_queue and (not batch or size + len(self._rerun_queue[0][0]) <= _RERUN_BATCH):
+                batch.append(self._rerun_queue.pop(0))
+                size += len(batch[-1][0])
+            survivors: _Survivors = {nodeid: entry for queued, _, _ in batch for nodeid, entry in queued.items()}
+            try:
+                refuted = await self._rerun_together(survivors)
+            except Exception as err:  # noqa: BLE001 - every wave in the batch hears of it
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(err)
+                continue
+            except BaseException:
+                for _, _, future in batch:
+                    future.cancel()
+                raise
+            for queued, _, future in batch:
+                if not future.done():
+                    future.set_result({nodeid: verdict for nodeid, verdict in refuted.items() if nodeid in queued})
+
+    async def _rerun_together(self, survivors: _Survivors) -> dict[str, TestVerdict]:
+        """Runs 2…N of `survivors`, side by side (run N in a fresh process beside their modules'
+        existing tests); the verdicts of the tests one of them refuted.
+
+        A test that does not pass a rerun runs once more without the other candidates (run N:
+        still beside its module's existing tests) before it is judged, so whether it shared the
+        rerun with other waves' tests does not change its verdict.
+        """
+        refuted: dict[str, TestVerdict] = {}
+        orders = []
+        for run_number in range(2, self.runs + 1):
+            if run_number == self.runs:
+                orders.append(("beside the module's existing tests in a fresh process", True, self._existing_of(survivors) + list(survivors)))
+            else:
+                orders.append((f"on run {run_number} (reverse order)", False, list(survivors)[::-1]))
+        reruns = await _side_by_side([self.runner.run(order) for _, _, order in orders])
+        alone = len({nodeid.split("::", 1)[0] for nodeid in survivors}) == 1
+        for (where, beside_existing, _), rerun in zip(orders, reruns):
+            self._restore(rerun.outcomes.values())
+            outcomes = dict(rerun.outcomes)
+            retry = [n for n in survivors if n not in refuted and not _passed_or_changed(outcomes.get(n))]
+            if retry and not alone:
+                again = await self.runner.run((self._existing_of({n: survivors[n] for n in retry}) if beside_existing else []) + retry)
+                self._restore(again.outcomes.values())
+                outcomes.update((n, o) for n, o in again.outcomes.items() if n in retry and (o.outcome == "passed" or o.changed_files))
+            for nodeid, (_, _, verdict) in survivors.items():
+                again_outcome = outcomes.get(nodeid)
+                if nodeid in refuted:
+                    continue
+                if again_outcome is not None and again_outcome.changed_files:
+                    refuted[nodeid] = replace(verdict, verdict=Verdict.UNSAFE,
+                                              message=f"changed project files: {', '.join(again_outcome.changed_files)}")
+                elif again_outcome is None or again_outcome.outcome != "passed":
+                    state = again_outcome.outcome if again_outcome is not None else "did not run"
+                    message = again_outcome.message if again_outcome is not None else ""
+                    refuted[nodeid] = replace(verdict, verdict=Verdict.FLAKY, message=f"passed once, then {state} {where}: {_trim(message)}")
+        return refuted
+
+    def _existing_of(self, survivors: _Survivors) -> list[str]:
+        """The existing tests of the modules `survivors` target."""
+        return sorted({t for item, _, _ in survivors.values() for t in self.existing_tests.get(item.gap.path, ())})
+
+    async def _without_the_others(self, failed: list[str], runnable: list[_Runnable]) -> dict[str, TestOutcome]:
         """Run tests that failed beside other candidates once more, in a process of their own.
 
         A candidate that changes shared state (a module's defaults) makes the tests after it fail;
@@ -169,8 +247,7 @@ class Validator:
         """
         if not failed or len({nodeid.split("::", 1)[0] for nodeid in failed}) == len(runnable) == 1:
             return {}
-        coverage_of = sorted({item.gap.path for item in runnable}) if coverage else ()
-        again = await self.runner.run(failed, coverage_of=coverage_of)
+        again = await self.runner.run(failed, coverage_of=sorted({item.gap.path for item in runnable}))
         self._restore(again.outcomes.values())
         return {nodeid: outcome for nodeid, outcome in again.outcomes.items() if nodeid in failed and outcome.outcome == "passed"}
 
@@ -184,6 +261,26 @@ class Validator:
                 shutil.copy2(original, copy)
             elif copy.is_file() or copy.is_symlink():
                 copy.unlink()
+
+
+#: Tests one rerun batch may hold: waves queued beyond it wait for the next.
+_RERUN_BATCH = 128
+
+
+def _passed_or_changed(outcome: TestOutcome | None) -> bool:
+    """Whether a rerun's outcome needs no second look: it passed, or it changed project files (UNSAFE)."""
+    return outcome is not None and (outcome.outcome == "passed" or bool(outcome.changed_files))
+
+
+async def _side_by_side(runs: Sequence[Coroutine[Any, Any, PytestRun]]) -> list[PytestRun]:
+    """Await independent runs at once (one per core); if one fails, stop the others before saying so."""
+    tasks = [asyncio.ensure_future(run) for run in runs]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _with_copies(verdicts: list[TestVerdict], copies: Mapping[str, str]) -> list[TestVerdict]:

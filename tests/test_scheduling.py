@@ -1,5 +1,7 @@
 """What keeps a run's tail short: a first turn (which may need a repair after it) is sent before
-waiting repairs, and a gap whose answers all failed hears so before the other candidates' reruns."""
+waiting repairs, a gap whose answers all failed hears so before the other candidates' reruns,
+waves waiting for reruns share them (without it changing a verdict), and the clean run starts
+beside the last reruns."""
 
 from __future__ import annotations
 
@@ -164,10 +166,13 @@ def test_a_wave_hands_settled_gaps_their_verdicts_and_the_rest_its_failure() -> 
         return model.TestVerdict(candidate.id, candidate.gap_id, "test_x", Verdict.FAILED, "assert 1 == 2")
 
     class SettlesOneThenFails:
-        async def validate(self, candidates: list[Candidate], settled: Any) -> list[model.TestVerdict]:
+        async def validate(self, candidates: list[Candidate], settled: Any, rerunning: Any) -> list[model.TestVerdict]:
             settled([verdict(c) for c in candidates if c.gap_id == "failing"])
             await asyncio.sleep(0.05)  # the reruns of the other gap's candidates
             raise SandboxError("pytest could not run in the sandbox")
+
+        async def aclose(self) -> None:
+            """Nothing of its own runs on."""
 
     async def scenario() -> tuple[list[model.TestVerdict], BaseException | None, bool]:
         batcher = _Batcher(SettlesOneThenFails(), window=0.01, max_batch=16, engine_calls=InUse())  # type: ignore[arg-type]
@@ -187,3 +192,204 @@ def test_a_wave_hands_settled_gaps_their_verdicts_and_the_rest_its_failure() -> 
     settled_verdicts, failure, cancelled = asyncio.run(scenario())
     assert [v.candidate_id for v in settled_verdicts] == ["f0", "f1"]
     assert isinstance(failure, SandboxError) and cancelled
+
+
+def test_waves_that_wait_for_reruns_share_them_and_keep_the_same_verdicts(python_fixture_reports: dict[str, Path]) -> None:
+    root = python_fixture_reports["root"]
+    gaps = {gap.id: gap for gap in find_gaps(read_report(python_fixture_reports["coveragepy"], root=root), root.resolve()).gaps}
+    by_name = {name: next(g for g in gaps if g.endswith(f"::{name}")) for name in ("quarter", "is_weekend", "parse_duration")}
+    sources = {
+        "quarter": "from datetime import date\nfrom inventory.dates import quarter\n\ndef test_q():\n    assert quarter(date(2024, 5, 1)) == '2024-Q2'\n",
+        "is_weekend": "from datetime import date\nfrom inventory.dates import is_weekend\n\ndef test_w():\n    assert is_weekend(date(2024, 5, 4))\n",
+        "parse_duration": "from datetime import timedelta\nfrom inventory.dates import parse_duration\n\n"
+                          "def test_d():\n    assert parse_duration('P1W2D') == timedelta(days=9)\n",
+    }
+    reruns: list[list[str]] = []
+    settled: list[str] = []
+
+    async def scenario() -> list[list[model.TestVerdict]]:
+        others_waiting = asyncio.Event()
+        with Workspace(root) as workspace:
+            pack = pack_named("python")
+            assert pack is not None
+            runner = pack.runner(workspace, options=RunOptions(root=root), layers=probe())
+            real_run = runner.run
+
+            async def counted(tests: list[str], **kwargs: Any) -> Any:
+                if not kwargs.get("coverage_of"):  # a rerun: first runs measure coverage
+                    reruns.append(list(tests))
+                    # The first wave's reruns go on until the other two waves wait for theirs.
+                    await others_waiting.wait()
+                return await real_run(tests, **kwargs)
+
+            runner.run = counted  # type: ignore[method-assign,assignment]
+            validator = Validator(runner, gaps, runs=3)
+
+            def told(name: str) -> Any:
+                def settle(found: list[model.TestVerdict]) -> None:
+                    settled.append(name)
+                    if len(settled) == 3:
+                        others_waiting.set()
+                return settle
+
+            waves = [validator.validate([Candidate(f"c-{name}", by_name[name], "test", 1, source)], told(name))
+                     for name, source in sources.items()]
+            try:
+                return await asyncio.gather(*waves)
+            finally:
+                await validator.aclose()
+
+    results = asyncio.run(scenario())
+    # Alone, each wave's survivor would have had its two reruns: six processes. The first wave's
+    # two ran while the others waited; those two waves then shared two.
+    assert len(reruns) == 4
+    assert sorted(len(tests) for tests in reruns) == [1, 1, 2, 2]
+    assert all(len(verdicts) == 1 and verdicts[0].verdict is Verdict.ACCEPTED for verdicts in results)
+
+
+_STATE = '''SETTINGS = {"mode": "fast"}
+
+
+def mode() -> str:
+    return SETTINGS["mode"]
+
+
+def double(x: int) -> int:
+    return x * 2
+'''
+
+
+def test_a_test_that_fails_beside_its_modules_tests_is_flaky_whoever_shares_its_reruns(tmp_path: Path) -> None:
+    """Sharing a rerun with other candidates must not excuse a failure: the second look runs it
+    without them but still beside its module's existing tests."""
+    import subprocess
+    import sys
+
+    project = tmp_path / "project"
+    (project / "pkg").mkdir(parents=True)
+    (project / "tests").mkdir()
+    (project / "pkg" / "__init__.py").write_text("")
+    (project / "pkg" / "state.py").write_text(_STATE)
+    # The user's own test changes a setting and never puts it back.
+    (project / "tests" / "test_state.py").write_text(
+        "from pkg import state\n\ndef test_slow_mode():\n    state.SETTINGS['mode'] = 'slow'\n    assert state.SETTINGS['mode'] == 'slow'\n")
+    (project / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
+    data = tmp_path / ".coverage"
+    subprocess.run([sys.executable, "-m", "coverage", "run", "--branch", "--data-file", str(data), "--source=pkg", "-m", "pytest", "-q",
+                    "-p", "no:cacheprovider"], cwd=project, check=True, capture_output=True)
+    report = tmp_path / "coverage.json"
+    subprocess.run([sys.executable, "-m", "coverage", "json", "--data-file", str(data), "-o", str(report)], cwd=project, check=True,
+                   capture_output=True)
+    gaps = {gap.id: gap for gap in find_gaps(read_report(report, root=project), project.resolve()).gaps}
+    mode_gap = next(g for g in gaps if g.endswith("::mode"))
+    double_gap = next(g for g in gaps if g.endswith("::double"))
+    fast = "from pkg.state import mode\n\ndef test_mode():\n    assert mode() == 'fast'\n"
+    good = "from pkg.state import double\n\ndef test_double():\n    assert double(2) == 4\n"
+
+    async def verdicts(candidates: list[Candidate]) -> dict[str, model.TestVerdict]:
+        with Workspace(project) as workspace:
+            pack = pack_named("python")
+            assert pack is not None
+            runner = pack.runner(workspace, options=RunOptions(root=project), layers=probe())
+            validator = Validator(runner, gaps, runs=3, existing_tests={gaps[mode_gap].path: ["tests/test_state.py"]})
+            try:
+                return {v.candidate_id: v for v in await validator.validate(candidates)}
+            finally:
+                await validator.aclose()
+
+    alone = asyncio.run(verdicts([Candidate("a", mode_gap, "test", 1, fast)]))
+    shared = asyncio.run(verdicts([Candidate("a", mode_gap, "test", 1, fast), Candidate("b", double_gap, "test", 1, good)]))
+    assert alone["a"].verdict is Verdict.FLAKY and "beside the module's existing tests" in alone["a"].message
+    assert shared["a"].verdict is Verdict.FLAKY and shared["a"].message == alone["a"].message
+    assert shared["b"].verdict is Verdict.ACCEPTED
+
+
+def _scripted_phase(python_fixture_reports: dict[str, Path], refute: bool) -> tuple[list[tuple[float, list[model.TestVerdict]]], float, Any, list[model.TestVerdict]]:
+    """One gap, one answer whose test passes its first run; its reruns take 0.4 s and then
+    keep it (or find it FLAKY). Returns the confirmations started (when, of what), when the
+    reruns ended, what the speculation handed back for the final verdicts, and those verdicts."""
+    from dataclasses import replace as replaced
+
+    from covgen.engines import Proposal
+    from covgen.pipeline import InUse, _Batcher, _Confirmed, _Generation, _Speculation, _in_order, build_targets
+    from covgen.project import ProjectFacts
+
+    root = python_fixture_reports["root"]
+    gap = next(g for g in find_gaps(read_report(python_fixture_reports["coveragepy"], root=root), root.resolve()).gaps
+               if g.id.endswith("::quarter"))
+    targets, _ = build_targets([gap], root, ProjectFacts(root), with_context=False)
+
+    class OneAnswer:
+        name = "scripted"
+
+        async def propose(self, target: Any) -> Proposal:
+            return Proposal(sources=("def test_q():\n    pass\n",))
+
+        async def repair(self, *args: Any) -> Proposal:
+            raise AssertionError("one attempt only")
+
+        def describe(self) -> str:
+            return "scripted"
+
+        async def aclose(self) -> None:
+            """Nothing to close."""
+
+    def passed(candidate: Candidate) -> model.TestVerdict:
+        return model.TestVerdict(candidate.id, candidate.gap_id, "test_q", Verdict.ACCEPTED, gained_lines=(40,))
+
+    reruns_ended = 0.0
+
+    class RerunsThen:
+        async def validate(self, candidates: list[Candidate], settled: Any, rerunning: Any) -> list[model.TestVerdict]:
+            nonlocal reruns_ended
+            settled([])  # nothing failed its first run
+            rerunning([passed(c) for c in candidates])
+            await asyncio.sleep(0.4)  # the reruns
+            reruns_ended = asyncio.get_running_loop().time()
+            if refute:
+                return [replaced(passed(c), verdict=Verdict.FLAKY, message="passed once, then failed") for c in candidates]
+            return [passed(c) for c in candidates]
+
+        async def aclose(self) -> None:
+            """Nothing of its own runs on."""
+
+    confirmations: list[tuple[float, list[model.TestVerdict]]] = []
+
+    async def confirm(verdicts: list[model.TestVerdict], candidates: dict[str, Candidate]) -> Any:
+        confirmations.append((asyncio.get_running_loop().time(), verdicts))
+        await asyncio.sleep(0.2)  # the clean run
+        return _Confirmed({}, verdicts, {}, 0)
+
+    async def scenario() -> tuple[Any, list[model.TestVerdict]]:
+        engine_calls = InUse()
+        batcher = _Batcher(RerunsThen(), window=0.01, max_batch=16, workers=2, engine_calls=engine_calls)  # type: ignore[arg-type]
+        generation = _Generation(batcher, RunOptions(root=root, max_attempts=1), None, lambda *args: None, engine_calls)
+        speculation = _Speculation(generation, batcher, confirm)
+        speculation.start()
+        try:
+            await generation.run_phase(OneAnswer(), targets)  # type: ignore[arg-type]
+            final = _in_order(generation.verdicts)
+            return await speculation.result(final), final
+        finally:
+            await speculation.aclose()
+            await batcher.aclose()
+
+    handed, final = asyncio.run(scenario())
+    return confirmations, reruns_ended, handed, final
+
+
+def test_the_clean_run_starts_beside_the_last_reruns_and_is_used_when_they_keep_everything(
+        python_fixture_reports: dict[str, Path]) -> None:
+    confirmations, reruns_ended, handed, final = _scripted_phase(python_fixture_reports, refute=False)
+    assert len(confirmations) == 1
+    started, verdicts = confirmations[0]
+    assert started < reruns_ended  # beside the reruns, not after them
+    assert verdicts == final and [v.verdict for v in final] == [Verdict.ACCEPTED]
+    assert handed is not None and handed.verdicts == final
+
+
+def test_an_early_clean_run_is_not_used_when_a_rerun_changes_a_verdict(python_fixture_reports: dict[str, Path]) -> None:
+    confirmations, _, handed, final = _scripted_phase(python_fixture_reports, refute=True)
+    assert len(confirmations) == 1 and [v.verdict for v in confirmations[0][1]] == [Verdict.ACCEPTED]
+    assert [v.verdict for v in final] == [Verdict.FLAKY]
+    assert handed is None  # the caller confirms the final verdicts instead

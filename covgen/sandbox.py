@@ -40,7 +40,7 @@ from covgen.errors import SandboxError
 
 __all__ = [
     "SandboxPolicy", "SandboxLayers", "ProcessResult", "probe", "run_sandboxed", "Workspace", "scrubbed_env",
-    "interpreter", "Interpreter", "hand_over",
+    "interpreter", "Interpreter", "hand_over", "BACKGROUND",
 ]
 
 #: Output kept from a sandboxed process, per stream; tracebacks past this are noise for a repair prompt.
@@ -55,6 +55,11 @@ _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC_ALLOWED = ("localtime", "timezone", "passwd", "group", "nsswitch.conf", "hosts", "host.conf", "ld.so.cache",
                 "ld.so.conf", "ld.so.conf.d", "alternatives", "java-17-openjdk", "java-21-openjdk", "ssl",
                 "ca-certificates", "mime.types", "protocols", "services", "os-release", "fonts")
+
+#: The nice value of runs nothing waits on but the end of the run (the reruns of tests that
+#: already passed): on a busy machine the runs that decide whether a gap needs a repair — and so
+#: keep the model server fed — get the cores first.
+BACKGROUND = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,9 @@ class SandboxPolicy:
     #: ``auto`` uses every layer this machine has; ``strict`` refuses to run without filesystem and
     #: network isolation; ``allow`` keeps the network (the project's own trusted suite, ``--test-cmd``).
     network: str = "auto"
+    #: Added to the process's nice value: work nothing waits on yields the cores to work that gates
+    #: a model request (see :data:`BACKGROUND`).
+    niceness: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,11 +264,28 @@ def _bwrap_prefix(policy: SandboxPolicy, *, writable: Sequence[Path], readable: 
     if _running_as_root():
         # Only a non-root uid is held to the process-count limit; the sandbox may switch to its
         # own uid and nothing more (bwrap drops every other capability).
-        command += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
+        command += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--", *_session_niceness(policy.niceness),
                     "setpriv", f"--reuid={sandbox_uid()}", f"--regid={sandbox_uid()}", "--clear-groups", "--inh-caps=-all"]
     else:
-        command.append("--")
+        command += ["--", *_session_niceness(policy.niceness)]
     return command
+
+
+def _session_niceness(niceness: int) -> list[str]:
+    """A command prefix that gives the sandbox's session (its own, so a candidate cannot inject
+    keystrokes into covgen's terminal) the nice value `niceness`.
+
+    With the kernel's autogroup scheduling (Debian's default) the cores are shared between
+    sessions first, so a process's own nice value means nothing against another sandbox; the
+    session's does. Best effort, and only a priority: a kernel without autogroups has no such
+    file (the process's own nice value counts there); not as root, the kernel takes one such
+    write per 100 ms, so of sandboxes started together some may keep their session's priority,
+    and the sandboxed code may set it back to 0 (never below). Reruns judged by a run at normal
+    priority (covgen.validate) do not depend on it.
+    """
+    if not niceness:
+        return []
+    return ["/bin/sh", "-c", f'echo {int(niceness)} > /proc/self/autogroup 2>/dev/null; exec "$@"', "sh"]
 
 
 def _outermost(paths: Sequence[Path]) -> list[Path]:
@@ -280,6 +305,8 @@ def _wrap(
     if policy.network == "strict" and layers.missing():
         raise SandboxError("--sandbox strict: this machine lacks " + " and ".join(layers.missing()))
     command = list(argv)
+    if policy.niceness:
+        command = ["nice", "-n", str(policy.niceness), "--", *command]
     if layers.resource_limits:
         limits = [f"--cpu={policy.cpu_seconds}", f"--as={policy.memory_bytes}", f"--fsize={policy.file_size_bytes}",
                   f"--nofile={policy.open_files}"]
@@ -290,7 +317,7 @@ def _wrap(
         return _bwrap_prefix(policy, writable=writable, readable=readable, read_only=read_only, cwd=cwd) + command
     if policy.network != "allow" and layers.network_isolated:
         command = ["unshare", "-rn", "--", *command]
-    return command
+    return [*_session_niceness(policy.niceness), *command]
 
 
 async def run_sandboxed(

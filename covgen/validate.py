@@ -200,9 +200,11 @@ class Validator:
         """Runs 2…N of `survivors`, side by side (run N in a fresh process beside their modules'
         existing tests); the verdicts of the tests one of them refuted.
 
-        A test that does not pass a rerun runs once more without the other candidates (run N:
-        still beside its module's existing tests) before it is judged, so whether it shared the
-        rerun with other waves' tests does not change its verdict.
+        Reruns run at a lower CPU priority (:data:`covgen.sandbox.BACKGROUND`): nothing but the
+        run's end waits for them, while first runs decide whether a gap asks for its repair. A
+        test that does not pass one runs once more, at normal priority and without the other
+        candidates (run N: still beside its module's existing tests), before it is judged: neither
+        busy cores nor the tests it shared the rerun with decide its verdict.
         """
         refuted: dict[str, TestVerdict] = {}
         orders = []
@@ -211,13 +213,12 @@ class Validator:
                 orders.append(("beside the module's existing tests in a fresh process", True, self._existing_of(survivors) + list(survivors)))
             else:
                 orders.append((f"on run {run_number} (reverse order)", False, list(survivors)[::-1]))
-        reruns = await _side_by_side([self.runner.run(order) for _, _, order in orders])
-        alone = len({nodeid.split("::", 1)[0] for nodeid in survivors}) == 1
+        reruns = await _side_by_side([self.runner.run(order, background=True) for _, _, order in orders])
         for (where, beside_existing, _), rerun in zip(orders, reruns):
             self._restore(rerun.outcomes.values())
             outcomes = dict(rerun.outcomes)
             retry = [n for n in survivors if n not in refuted and not _passed_or_changed(outcomes.get(n))]
-            if retry and not alone:
+            if retry:
                 again = await self.runner.run((self._existing_of({n: survivors[n] for n in retry}) if beside_existing else []) + retry)
                 self._restore(again.outcomes.values())
                 outcomes.update((n, o) for n, o in again.outcomes.items() if n in retry and (o.outcome == "passed" or o.changed_files))

@@ -304,6 +304,62 @@ def test_a_test_that_fails_beside_its_modules_tests_is_flaky_whoever_shares_its_
     assert shared["b"].verdict is Verdict.ACCEPTED
 
 
+def test_reruns_run_at_a_lower_priority_than_first_runs(python_fixture_reports: dict[str, Path]) -> None:
+    """The kernel shares the cores between sessions first (autogroup), so both the sandbox's
+    session and its process get the lower priority; the process cannot lower its nice value."""
+    root = python_fixture_reports["root"]
+    check = ("import os\n\ndef test_priority():\n    group = open('/proc/self/autogroup').read() if os.path.exists('/proc/self/autogroup') else 'nice 10'\n"
+             "    assert os.nice(0) == 10 and group.split()[-1] == '10'\n\n"
+             "def test_cannot_lower_it():\n    try:\n        os.nice(-1)\n    except PermissionError:\n        return\n"
+             "    assert os.nice(0) >= 10\n")
+
+    async def scenario() -> tuple[str, str]:
+        with Workspace(root) as workspace:
+            pack = pack_named("python")
+            assert pack is not None
+            runner = pack.runner(workspace, options=RunOptions(root=root), layers=probe())
+            (workspace.path / "test_priority_check.py").write_text(check)
+            first = await runner.run(["test_priority_check.py"])
+            rerun = await runner.run(["test_priority_check.py"], background=True)
+            return (first.outcomes["test_priority_check.py::test_priority"].outcome,
+                    rerun.outcomes["test_priority_check.py::test_priority"].outcome
+                    + " " + rerun.outcomes["test_priority_check.py::test_cannot_lower_it"].outcome)
+
+    first, rerun = asyncio.run(scenario())
+    assert first == "failed"
+    assert rerun == "passed passed"
+
+
+class _LetsEverythingThrough:
+    """No static screen: what is checked here happens at run time."""
+
+    def reason(self, source: str) -> str | None:
+        return None
+
+
+def test_the_lower_priority_of_reruns_never_decides_a_verdict(python_fixture_reports: dict[str, Path]) -> None:
+    """A test that fails only at the reruns' priority (as one could on busy cores) is looked at
+    again at normal priority before it is judged."""
+    root = python_fixture_reports["root"]
+    gaps = {gap.id: gap for gap in find_gaps(read_report(python_fixture_reports["coveragepy"], root=root), root.resolve()).gaps}
+    quarter = next(g for g in gaps if g.endswith("::quarter"))
+    source = ("import os\nfrom datetime import date\nfrom inventory.dates import quarter\n\n"
+              "def test_q():\n    assert os.nice(0) == 0\n    assert quarter(date(2024, 5, 1)) == '2024-Q2'\n")
+
+    async def scenario() -> list[model.TestVerdict]:
+        with Workspace(root) as workspace:
+            pack = pack_named("python")
+            assert pack is not None
+            runner = pack.runner(workspace, options=RunOptions(root=root), layers=probe())
+            validator = Validator(runner, gaps, runs=3, screen=_LetsEverythingThrough())  # type: ignore[arg-type]
+            try:
+                return await validator.validate([Candidate("c1", quarter, "test", 1, source)])
+            finally:
+                await validator.aclose()
+
+    assert [v.verdict for v in asyncio.run(scenario())] == [Verdict.ACCEPTED]
+
+
 def _scripted_phase(python_fixture_reports: dict[str, Path], refute: bool) -> tuple[list[tuple[float, list[model.TestVerdict]]], float, Any, list[model.TestVerdict]]:
     """One gap, one answer whose test passes its first run; its reruns take 0.4 s and then
     keep it (or find it FLAKY). Returns the confirmations started (when, of what), when the

@@ -26,8 +26,10 @@ class TestRunner(Protocol):
     async def check_interpreter(self) -> None:
         """Fail early, with the fix, when the project's tools cannot run validation."""
 
-    async def run(self, tests: Sequence[str], *, coverage_of: Sequence[str] = (), per_test: bool = True) -> PytestRun:
-        """Run test files (workspace-relative) or single tests (``file::test``) in the workspace's sandbox."""
+    async def run(self, tests: Sequence[str], *, coverage_of: Sequence[str] = (), per_test: bool = True,
+                  background: bool = False) -> PytestRun:
+        """Run test files (workspace-relative) or single tests (``file::test``) in the workspace's sandbox;
+        `background` runs it at a lower CPU priority (:data:`covgen.sandbox.BACKGROUND`)."""
 
     async def clean_run(self, contents: dict[str, str], tests: Sequence[str], measured: Sequence[str],
                         coverage_of: Sequence[str]) -> CleanRun:

@@ -59,6 +59,14 @@ _JUPITER_TIMEOUT = "java.util.concurrent.TimeoutException"
 
 
 @dataclass(frozen=True, slots=True)
+class _Wave:
+    """One call of :meth:`JavaRunner.run`: its folder's name, and the nice value of its processes."""
+
+    name: str
+    niceness: int
+
+
+@dataclass(frozen=True, slots=True)
 class JavaTestOutcome:
     #: The JUnit Platform's unique id (a parameterized test has one per invocation).
     test_id: str
@@ -142,23 +150,25 @@ class JavaRunner:
         self._includes = _packages(self.classes)
         self._runs = 0
 
-    async def run(self, candidates: Sequence[JavaCandidate]) -> JavaRun:
-        """Compile and run `candidates` together; each gets its tests' outcomes or its own failure."""
-        wave = _fresh(self._root, "wave")
+    async def run(self, candidates: Sequence[JavaCandidate], *, niceness: int = 0) -> JavaRun:
+        """Compile and run `candidates` together; each gets its tests' outcomes or its own failure.
+        Its javac and JVM processes run at `niceness` (see :data:`covgen.sandbox.BACKGROUND`)."""
+        folder = _fresh(self._root, "wave")
+        wave = _Wave(folder.name, niceness)
         merged = _Merged()
         started = time.monotonic()
-        staged = [stage_source(wave / "src", index, candidate) for index, candidate in enumerate(candidates)]
+        staged = [stage_source(folder / "src", index, candidate) for index, candidate in enumerate(candidates)]
         pending = batches(staged)
         number = 0
         while pending:
             batch = pending.pop(0)
             number += 1
-            classes = wave / f"classes-{number}"
-            compiled, deferred = await self._compile(batch, classes, wave.name, merged)
+            classes = folder / f"classes-{number}"
+            compiled, deferred = await self._compile(batch, classes, wave, merged)
             if deferred:
                 pending.append(deferred)
             if compiled:
-                await self._execute(compiled, classes, wave.name, merged)
+                await self._execute(compiled, classes, wave, merged)
         for item in staged:
             if item.candidate.id not in merged.failures and not merged.has_tests(item.candidate.id):
                 merged.failures[item.candidate.id] = CandidateFailure(
@@ -167,7 +177,7 @@ class JavaRunner:
 
     # -- compiling ---------------------------------------------------------------------------
 
-    async def _compile(self, batch: list[Staged], target: Path, wave: str,
+    async def _compile(self, batch: list[Staged], target: Path, wave: _Wave,
                        merged: _Merged) -> tuple[list[Staged], list[Staged]]:
         """javac the batch into `target`; drop what breaks the build and compile the rest again, until it compiles.
 
@@ -193,7 +203,7 @@ class JavaRunner:
                     merged.failures[staged.candidate.id] = CandidateFailure("compile", "\n".join(messages))
         return [], deferred
 
-    async def _compile_each(self, batch: list[Staged], target: Path, wave: str, merged: _Merged) -> list[Staged]:
+    async def _compile_each(self, batch: list[Staged], target: Path, wave: _Wave, merged: _Merged) -> list[Staged]:
         check = self.workspace.scratch("javac-check") / "CovgenNothing.java"
         check.write_text("final class CovgenNothing {\n}\n", encoding="utf-8")
         result, _ = await self._javac([], wave, merged, wall_seconds=120, files=[check])
@@ -215,10 +225,10 @@ class JavaRunner:
             merged.failures[staged.candidate.id] = CandidateFailure("compile", "\n".join(messages))
         return compiled
 
-    async def _javac(self, batch: Sequence[Staged], wave: str, merged: _Merged, *, wall_seconds: float,
+    async def _javac(self, batch: Sequence[Staged], wave: _Wave, merged: _Merged, *, wall_seconds: float,
                      files: Sequence[Path] = ()) -> tuple[ProcessResult, Path]:
         merged.compilations += 1
-        out = self.workspace.scratch(f"javac-{wave}-{merged.compilations}")
+        out = self.workspace.scratch(f"javac-{wave.name}-{merged.compilations}")
         argv = [str(self.toolchain.javac), f"-J-Xmx{self.heap_mb}m", *(f"-J{option}" for option in _JVM_OPTIONS),
                 "-d", str(out), "-cp", _classpath([*self.classes, *self.classpath, *self.toolchain.junit]),
                 "-sourcepath", str(self._empty), "-proc:none", "-g", "-encoding", "UTF-8", "-nowarn", "-Xlint:none",
@@ -226,7 +236,7 @@ class JavaRunner:
         if self.release is not None:
             argv += ["--release", str(self.release)]
         argv += [str(path) for path in (*files, *(staged.file for staged in batch))]
-        policy = replace(self._jvm_policy(), wall_seconds=min(self.policy.wall_seconds, wall_seconds))
+        policy = replace(self._jvm_policy(), wall_seconds=min(self.policy.wall_seconds, wall_seconds), niceness=wave.niceness)
         result = await self.workspace.run_tool(argv, policy=policy, env=_JVM_ENV, readable=self._readable(), layers=self.layers)
         return result, out
 
@@ -242,7 +252,7 @@ class JavaRunner:
 
     # -- running -----------------------------------------------------------------------------
 
-    async def _execute(self, batch: list[Staged], classes: Path, wave: str, merged: _Merged) -> None:
+    async def _execute(self, batch: list[Staged], classes: Path, wave: _Wave, merged: _Merged) -> None:
         """Run the batch's tests in one JVM; one that hangs or ends the JVM is named, the rest run again."""
         remaining = list(batch)
         skip: list[str] = []
@@ -286,11 +296,11 @@ class JavaRunner:
             return
         merged.give_up()
 
-    async def _jvm(self, batch: list[Staged], classes: Path, wave: str, skip: Sequence[str]) -> tuple[_Record, ProcessResult]:
+    async def _jvm(self, batch: list[Staged], classes: Path, wave: _Wave, skip: Sequence[str]) -> tuple[_Record, ProcessResult]:
         self._runs += 1
         state = self.workspace.state
-        results = state / f"java-{wave}-{self._runs}.jsonl"
-        plan = state / f"java-{wave}-{self._runs}.plan"
+        results = state / f"java-{wave.name}-{self._runs}.jsonl"
+        plan = state / f"java-{wave.name}-{self._runs}.plan"
         lines = [f"out {results}", f"analysis {self._helpers}", f"timeout {self.test_timeout:g}",
                  *(f"jacoco {jar}" for jar in self.toolchain.analysis), *(f"measured {path}" for path in self.classes),
                  *(f"class {name}" for staged in batch for name in staged.types), *(f"skip {test}" for test in skip)]
@@ -306,8 +316,8 @@ class JavaRunner:
             "covgen.jvm.CovgenLauncher", str(plan),
         ]
         guess = max(1, len(batch) * 4)  # tests; each may take its limit
-        policy = replace(self._jvm_policy(),
-                         wall_seconds=min(self.policy.wall_seconds, _START_GRACE + guess * (self.test_timeout + 1)))
+        policy = replace(self._jvm_policy(), wall_seconds=min(self.policy.wall_seconds, _START_GRACE + guess * (self.test_timeout + 1)),
+                         niceness=wave.niceness)
         test_stall = self.test_timeout + _TEST_GRACE
         progress = Stall(results, {"start": test_stall, "class_start": test_stall}, default=self.test_timeout + _START_GRACE)
         process = await self.workspace.run_tool(argv, policy=policy, env=_JVM_ENV, readable=self._readable(), layers=self.layers,

@@ -39,7 +39,7 @@ from covgen.runners.java_runner import JavaCandidate, JavaRun, JavaRunner, JavaT
 from covgen.runners.java_sources import declared_types
 from covgen.runners.java_toolchain import JavaToolchain
 from covgen.runners.pytest_runner import ModuleFailure, Outcome, PytestRun, TestOutcome
-from covgen.sandbox import SandboxLayers, SandboxPolicy, Workspace, hand_over
+from covgen.sandbox import BACKGROUND, SandboxLayers, SandboxPolicy, Workspace, hand_over
 
 __all__ = ["JavaTestRunner", "method_of"]
 
@@ -89,13 +89,15 @@ class JavaTestRunner:
     async def check_interpreter(self) -> None:
         """The toolchain was found and checked when the runner was made; nothing more to ask."""
 
-    async def run(self, tests: Sequence[str], *, coverage_of: Sequence[str] = (), per_test: bool = True) -> PytestRun:
-        """Run test files, or single tests (``file::Class#method``: their files run, the rest is dropped)."""
+    async def run(self, tests: Sequence[str], *, coverage_of: Sequence[str] = (), per_test: bool = True,
+                  background: bool = False) -> PytestRun:
+        """Run test files, or single tests (``file::Class#method``: their files run, the rest is dropped);
+        `background` lowers the processes' CPU priority."""
         started = time.monotonic()
         files = list(dict.fromkeys(test.split("::", 1)[0] for test in tests))
         wanted = {test for test in tests if "::" in test}
         before = self._snapshot()
-        java_run = await self._runner.run([self._candidate(file) for file in files])
+        java_run = await self._runner.run([self._candidate(file) for file in files], niceness=BACKGROUND if background else 0)
         changed = self._changes(before)
         blamed: dict[str, tuple[str, ...]] = {}
         if changed:

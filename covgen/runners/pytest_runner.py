@@ -20,7 +20,7 @@ from covgen import defaults
 from covgen.coverage_data import read_coverage
 from covgen.errors import SandboxError
 from covgen.runners import Stall, records
-from covgen.sandbox import ProcessResult, SandboxLayers, SandboxPolicy, Workspace
+from covgen.sandbox import BACKGROUND, ProcessResult, SandboxLayers, SandboxPolicy, Workspace
 
 if TYPE_CHECKING:
     from covgen.confirm import CleanRun
@@ -117,9 +117,10 @@ class PytestRunner:
         self._pythonpath = ":".join(dict.fromkeys([str(probe_dir), *self.import_paths]))
 
     async def run_process(self, argv: Sequence[str], *, env: dict[str, str] | None = None, wall_seconds: float | None = None,
-                          stalled: Callable[[], bool] | None = None) -> ProcessResult:
+                          stalled: Callable[[], bool] | None = None, niceness: int = 0) -> ProcessResult:
         """Run the project's interpreter with `argv` in this workspace's sandbox."""
-        policy = self.policy if wall_seconds is None else replace(self.policy, wall_seconds=wall_seconds)
+        policy = replace(self.policy, wall_seconds=self.policy.wall_seconds if wall_seconds is None else wall_seconds,
+                         niceness=niceness)
         return await self.workspace.run(self.python, argv, env=env, policy=policy, layers=self.layers, stalled=stalled)
 
     async def check_interpreter(self) -> None:
@@ -140,22 +141,24 @@ class PytestRunner:
                                layers=self.layers, test_timeout=self.test_timeout, coverage_of=coverage_of if measured else (),
                                measured_tests=measured)
 
-    async def run(self, tests: Sequence[str], *, coverage_of: Sequence[str] = (), per_test: bool = True) -> PytestRun:
+    async def run(self, tests: Sequence[str], *, coverage_of: Sequence[str] = (), per_test: bool = True,
+                  background: bool = False) -> PytestRun:
         """Run `tests` (workspace-relative files or node ids) in order; measure `coverage_of` files.
 
-        Coverage is the whole run's, and with `per_test` also each test's own (its outcome's).
+        Coverage is the whole run's, and with `per_test` also each test's own (its outcome's);
+        `background` lowers the processes' CPU priority.
         A test module that ends, hangs or wrecks the process costs only itself: it gets its own
         failure and the rest run again without it.
         """
         merged = _Merged()
-        await self._run_all(list(tests), coverage_of, per_test, merged, top=True)
+        await self._run_all(list(tests), coverage_of, per_test, merged, top=True, niceness=BACKGROUND if background else 0)
         return merged.result()
 
     async def _run_all(self, tests: list[str], coverage_of: Sequence[str], per_test: bool, merged: _Merged, *, top: bool,
-                       deselect: Sequence[str] = ()) -> None:
+                       niceness: int, deselect: Sequence[str] = ()) -> None:
         deselect = list(deselect)
         for _ in range(_MAX_PROCESSES):
-            process = await self._run_once(tests, coverage_of, deselect, per_test)
+            process = await self._run_once(tests, coverage_of, deselect, per_test, niceness)
             merged.add(process.run)
             if process.ended_normally:
                 return
@@ -191,7 +194,7 @@ class PytestRunner:
             return
         half = len(tests) // 2
         for part in (tests[:half], tests[half:]):
-            await self._run_all(part, coverage_of, per_test, merged, top=False, deselect=deselect)
+            await self._run_all(part, coverage_of, per_test, merged, top=False, niceness=niceness, deselect=deselect)
 
     async def _pytest_works(self) -> bool:
         """Whether pytest itself runs here at all, with no candidate in the way."""
@@ -201,7 +204,8 @@ class PytestRunner:
                                         env={"PYTHONPATH": self._pythonpath})
         return result.returncode in (0, 5)
 
-    async def _run_once(self, tests: Sequence[str], coverage_of: Sequence[str], deselect: Sequence[str], per_test: bool) -> _Process:
+    async def _run_once(self, tests: Sequence[str], coverage_of: Sequence[str], deselect: Sequence[str], per_test: bool,
+                        niceness: int) -> _Process:
         self._runs += 1
         state = self.workspace.state
         results = state / f"results-{self._runs}.jsonl"
@@ -230,7 +234,7 @@ class PytestRunner:
         progress = Stall(results, {"start": self.test_timeout + 5, "collect_start": self.test_timeout + _COLLECT_GRACE})
         process = await self.run_process(
             argv, env=env, wall_seconds=min(self.policy.wall_seconds, 60 + self.test_timeout * max(len(tests), 1) * 2),
-            stalled=progress,
+            stalled=progress, niceness=niceness,
         )
         record = _read_results(results)
         escaped = [folder for folder in record.folders if self.workspace.in_users_tree(folder, self.python)]

@@ -24,6 +24,13 @@ from covgen.validate import Validator
 from support.vllm_stub import StubServer, StubState
 
 
+def _python_runner(workspace: Workspace, root: Path) -> Any:
+    """The Python runner a run over `root` validates with, in `workspace`."""
+    pack = pack_named("python")
+    assert pack is not None
+    return pack.runner(workspace, options=RunOptions(root=root), layers=probe())
+
+
 def test_a_freed_slot_goes_to_the_highest_priority_then_the_earliest_waiter() -> None:
     async def scenario() -> tuple[list[str], int]:
         slots = PrioritySlots(2)
@@ -131,9 +138,7 @@ def test_a_gap_whose_answers_all_failed_is_told_before_the_reruns_of_the_others(
 
     async def scenario() -> list[model.TestVerdict]:
         with Workspace(root) as workspace:
-            pack = pack_named("python")
-            assert pack is not None
-            runner = pack.runner(workspace, options=RunOptions(root=root), layers=probe())
+            runner = _python_runner(workspace, root)
             real_run = runner.run
 
             async def counted(tests: list[str], **kwargs: Any) -> Any:
@@ -210,9 +215,7 @@ def test_waves_that_wait_for_reruns_share_them_and_keep_the_same_verdicts(python
     async def scenario() -> list[list[model.TestVerdict]]:
         others_waiting = asyncio.Event()
         with Workspace(root) as workspace:
-            pack = pack_named("python")
-            assert pack is not None
-            runner = pack.runner(workspace, options=RunOptions(root=root), layers=probe())
+            runner = _python_runner(workspace, root)
             real_run = runner.run
 
             async def counted(tests: list[str], **kwargs: Any) -> Any:
@@ -288,9 +291,7 @@ def test_a_test_that_fails_beside_its_modules_tests_is_flaky_whoever_shares_its_
 
     async def verdicts(candidates: list[Candidate]) -> dict[str, model.TestVerdict]:
         with Workspace(project) as workspace:
-            pack = pack_named("python")
-            assert pack is not None
-            runner = pack.runner(workspace, options=RunOptions(root=project), layers=probe())
+            runner = _python_runner(workspace, project)
             validator = Validator(runner, gaps, runs=3, existing_tests={gaps[mode_gap].path: ["tests/test_state.py"]})
             try:
                 return {v.candidate_id: v for v in await validator.validate(candidates)}
@@ -315,9 +316,7 @@ def test_reruns_run_at_a_lower_priority_than_first_runs(python_fixture_reports: 
 
     async def scenario() -> tuple[str, str]:
         with Workspace(root) as workspace:
-            pack = pack_named("python")
-            assert pack is not None
-            runner = pack.runner(workspace, options=RunOptions(root=root), layers=probe())
+            runner = _python_runner(workspace, root)
             (workspace.path / "test_priority_check.py").write_text(check)
             first = await runner.run(["test_priority_check.py"])
             rerun = await runner.run(["test_priority_check.py"], background=True)
@@ -348,9 +347,7 @@ def test_the_lower_priority_of_reruns_never_decides_a_verdict(python_fixture_rep
 
     async def scenario() -> list[model.TestVerdict]:
         with Workspace(root) as workspace:
-            pack = pack_named("python")
-            assert pack is not None
-            runner = pack.runner(workspace, options=RunOptions(root=root), layers=probe())
+            runner = _python_runner(workspace, root)
             validator = Validator(runner, gaps, runs=3, screen=_LetsEverythingThrough())  # type: ignore[arg-type]
             try:
                 return await validator.validate([Candidate("c1", quarter, "test", 1, source)])

@@ -248,6 +248,7 @@ class _Batcher:
                 wave.append(item)
                 size += len(item[0])
             first_runs_done = asyncio.Event()
+            self.first_running += 1
             validation = asyncio.create_task(self._validate(wave, first_runs_done))
             self.validating.add(validation)
             validation.add_done_callback(self.validating.discard)
@@ -261,7 +262,6 @@ class _Batcher:
                         first_runs_done: asyncio.Event) -> None:
         """Validate one wave and hand each gap task its verdicts (or the wave's failure)."""
         settled: dict[str, list[TestVerdict]] = {}
-        self.first_running += 1
 
         def first_runs_over() -> None:
             if not first_runs_done.is_set():
@@ -548,16 +548,30 @@ class _Speculation:
             return
 
     async def result(self, verdicts: list[TestVerdict]) -> _Confirmed | None:
-        """The confirmation started early, if it was of exactly `verdicts`; else None."""
+        """The confirmation started early, if it was of exactly `verdicts` and refuted nothing;
+        else None (stopped first: it must not load the cores the confirmation that counts uses).
+
+        A clean run that refuted a test ran beside the reruns, on busy cores: only one that
+        confirmed everything may stand for the clean run after them.
+        """
         await self._stop_watching()
-        if self.task is None or self.verdicts != verdicts:
+        if self.task is None:
             return None
-        return await self.task
+        if self.verdicts == verdicts:
+            try:
+                confirmed = await self.task
+            except Exception:  # noqa: BLE001 - on busy cores; the confirmation after the reruns decides
+                confirmed = None
+            if confirmed is not None and not confirmed.refuted:
+                return confirmed
+        await self.aclose()
+        return None
 
     async def aclose(self) -> None:
-        """Stop what still runs (its sandbox ends before the workspace goes)."""
+        """Stop what still runs (its sandbox ends before the workspace goes), and read how it
+        ended, so an error of a confirmation nobody uses is not reported later."""
         await self._stop_watching()
-        if self.task is not None and not self.task.done():
+        if self.task is not None:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
 
@@ -700,6 +714,8 @@ class _Confirmed:
     covered: Covered
     #: Tests written: one test accepted for several gaps counts once.
     tests_added: int
+    #: Whether a clean run refuted a test (the files are those of a later round).
+    refuted: bool = False
 
 
 #: Rounds of select → clean run; each drops what the clean run refuted.
@@ -727,14 +743,14 @@ async def _confirm(
     """
     clean = _CleanRuns(runner, sorted({g.path for g in gaps.values()}), existing)
     verdicts = list(verdicts)
-    for _ in range(_CONFIRM_ROUNDS):
+    for round_number in range(_CONFIRM_ROUNDS):
         selected = select(verdicts)
         tests = [AcceptedTest(v, candidates[v.candidate_id], gaps[v.gap_id]) for v in selected if v.verdict is Verdict.ACCEPTED]
         rendered = _pack(tests[0].gap.path if tests else "").render(tests, options.root, test_dir=options.test_dir, provenance=provenance)
         selected = rendered.mark_already_written(selected)
         chosen = [v for v in selected if v.verdict is Verdict.ACCEPTED]
         if not chosen:
-            return _Confirmed({}, selected, {}, 0)
+            return _Confirmed({}, selected, {}, 0, refuted=round_number > 0)
         contents = rendered.contents
         refused = {path: reason for path, text in contents.items() if (reason := screen.reason(text)) is not None}
         if refused:
@@ -759,11 +775,11 @@ async def _confirm(
         if not refuted:
             measured = set(run.total_lines) | set(run.total_arcs)
             covered = {p: (run.total_lines.get(p, frozenset()), run.total_arcs.get(p, frozenset())) for p in measured}
-            return _Confirmed(contents, selected, covered, rendered.tests_added)
+            return _Confirmed(contents, selected, covered, rendered.tests_added, refuted=round_number > 0)
         verdicts = [refuted.get(_key(v), v) for v in verdicts]
     unconfirmed = [replace(v, verdict=Verdict.FLAKY, message="not confirmed: the written files kept failing in clean runs")
                    for v in select(verdicts) if v.verdict is Verdict.ACCEPTED]
-    return _Confirmed({}, _without(select(verdicts), unconfirmed) + unconfirmed, {}, 0)
+    return _Confirmed({}, _without(select(verdicts), unconfirmed) + unconfirmed, {}, 0, refuted=True)
 
 
 def _key(verdict: TestVerdict) -> tuple[str, str]:

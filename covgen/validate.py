@@ -69,7 +69,7 @@ class Validator:
         # Read-only inside the sandbox: a candidate cannot plant a conftest.py beside the others.
         self.directory = runner.workspace.covgen_folder(CANDIDATE_DIR)
         #: Survivors of waves waiting for their reruns, and the task that runs them.
-        self._rerun_queue: list[tuple[_Survivors, list[_Runnable], asyncio.Future[dict[str, TestVerdict]]]] = []
+        self._rerun_queue: list[_RerunRequest] = []
         self._rerunning: asyncio.Task[None] | None = None
 
     async def validate(self, candidates: Sequence[Candidate], settled: Settled | None = None,
@@ -146,7 +146,7 @@ class Validator:
         refuted: dict[str, TestVerdict] = {}
         if survivors and self.runs > 1:
             standing([*(v for v in verdicts if v.candidate_id in rerunning), *(verdict for _, _, verdict in survivors.values())])
-            refuted = await self._rerun(survivors, runnable)
+            refuted = await self._rerun(survivors)
         verdicts.extend(refuted.get(nodeid, verdict) for nodeid, (_, _, verdict) in survivors.items())
         return verdicts
 
@@ -155,56 +155,58 @@ class Validator:
         if self._rerunning is not None:
             self._rerunning.cancel()
             await asyncio.gather(self._rerunning, return_exceptions=True)
-        for _, _, future in self._rerun_queue:
-            future.cancel()
+        for request in self._rerun_queue:
+            request.refuted.cancel()
         self._rerun_queue.clear()
 
-    async def _rerun(self, survivors: _Survivors, runnable: list[_Runnable]) -> dict[str, TestVerdict]:
+    async def _rerun(self, survivors: _Survivors) -> dict[str, TestVerdict]:
         """Rerun `survivors`; return the verdicts of those a rerun refuted (FLAKY, UNSAFE).
 
         Waves that reach their reruns while another's run share the next ones (up to
         ``_RERUN_BATCH`` tests): each rerun is a process, and its start costs more than a wave's
         tests. A test is judged as it would be alone (see :meth:`_rerun_together`).
         """
-        future: asyncio.Future[dict[str, TestVerdict]] = asyncio.get_running_loop().create_future()
-        self._rerun_queue.append((survivors, runnable, future))
+        waiting = _RerunRequest(survivors, asyncio.get_running_loop().create_future())
+        self._rerun_queue.append(waiting)
         if self._rerunning is None or self._rerunning.done():
             self._rerunning = asyncio.create_task(self._drain_reruns())
-        return await future
+        return await waiting.refuted
 
     async def _drain_reruns(self) -> None:
         """Rerun what waits, the waves queued at that moment together, until nothing waits."""
         while self._rerun_queue:
-            batch: list[tuple[_Survivors, list[_Runnable], asyncio.Future[dict[str, TestVerdict]]]] = []
+            batch: list[_RerunRequest] = []
             size = 0
-            while self._rerun_queue and (not batch or size + len(self._rerun_queue[0][0]) <= _RERUN_BATCH):
+            while self._rerun_queue and (not batch or size + len(self._rerun_queue[0].survivors) <= _RERUN_BATCH):
                 batch.append(self._rerun_queue.pop(0))
-                size += len(batch[-1][0])
-            survivors: _Survivors = {nodeid: entry for queued, _, _ in batch for nodeid, entry in queued.items()}
+                size += len(batch[-1].survivors)
             try:
-                refuted = await self._rerun_together(survivors)
+                refuted = await self._rerun_together({n: entry for request in batch for n, entry in request.survivors.items()})
             except Exception as err:  # noqa: BLE001 - every wave in the batch hears of it
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(err)
+                for request in batch:
+                    if not request.refuted.done():
+                        request.refuted.set_exception(err)
                 continue
             except BaseException:
-                for _, _, future in batch:
-                    future.cancel()
+                for request in batch:
+                    request.refuted.cancel()
                 raise
-            for queued, _, future in batch:
-                if not future.done():
-                    future.set_result({nodeid: verdict for nodeid, verdict in refuted.items() if nodeid in queued})
+            for request in batch:
+                if not request.refuted.done():
+                    request.refuted.set_result({n: verdict for n, verdict in refuted.items() if n in request.survivors})
 
     async def _rerun_together(self, survivors: _Survivors) -> dict[str, TestVerdict]:
-        """Runs 2…N of `survivors`, side by side (run N in a fresh process beside their modules'
-        existing tests); the verdicts of the tests one of them refuted.
+        """Run runs 2…N of `survivors` side by side (run N in a fresh process beside their
+        modules' existing tests); return the verdicts of the tests one of them refuted.
 
         Reruns run at a lower CPU priority (:data:`covgen.sandbox.BACKGROUND`): nothing but the
         run's end waits for them, while first runs decide whether a gap asks for its repair. A
-        test that does not pass one runs once more, at normal priority and without the other
-        candidates (run N: still beside its module's existing tests), before it is judged: neither
-        busy cores nor the tests it shared the rerun with decide its verdict.
+        test gets a second look — once more, at normal priority, with only the tests that need
+        one (run N: beside their modules' existing tests) — when its outcome may not be its own:
+        it timed out, crashed or did not run (busy cores), or it failed beside another
+        candidate's tests. A failure in a process of its own stands, as every run must pass; a
+        changed project file stands too (UNSAFE: a test may behave differently when it is looked
+        at again, and a change is never waved through).
         """
         refuted: dict[str, TestVerdict] = {}
         orders = []
@@ -214,24 +216,28 @@ class Validator:
             else:
                 orders.append((f"on run {run_number} (reverse order)", False, list(survivors)[::-1]))
         reruns = await _side_by_side([self.runner.run(order, background=True) for _, _, order in orders])
+        shared = len({nodeid.split("::", 1)[0] for nodeid in survivors}) > 1
         for (where, beside_existing, _), rerun in zip(orders, reruns):
-            self._restore(rerun.outcomes.values())
-            outcomes = dict(rerun.outcomes)
-            retry = [n for n in survivors if n not in refuted and not _passed_or_changed(outcomes.get(n))]
+            self._restore([*rerun.outcomes.values(), *rerun.collect_errors.values()])
+            outcomes: dict[str, TestOutcome | None] = {n: rerun.outcomes.get(n) for n in survivors}
+            for nodeid in survivors:  # a module that changed files while being imported: its tests are UNSAFE
+                failure = rerun.collect_errors.get(nodeid.split("::", 1)[0])
+                if failure is not None and failure.kind == "changed":
+                    outcomes[nodeid] = TestOutcome(nodeid, "error", failure.message, changed_files=failure.changed_files)
+            retry = [n for n in survivors if n not in refuted and _second_look(outcomes[n], shared)]
             if retry:
                 again = await self.runner.run((self._existing_of({n: survivors[n] for n in retry}) if beside_existing else []) + retry)
-                self._restore(again.outcomes.values())
-                outcomes.update((n, o) for n, o in again.outcomes.items() if n in retry and (o.outcome == "passed" or o.changed_files))
+                self._restore([*again.outcomes.values(), *again.collect_errors.values()])
+                outcomes.update((n, again.outcomes.get(n)) for n in retry)
             for nodeid, (_, _, verdict) in survivors.items():
-                again_outcome = outcomes.get(nodeid)
+                outcome = outcomes[nodeid]
                 if nodeid in refuted:
                     continue
-                if again_outcome is not None and again_outcome.changed_files:
-                    refuted[nodeid] = replace(verdict, verdict=Verdict.UNSAFE,
-                                              message=f"changed project files: {', '.join(again_outcome.changed_files)}")
-                elif again_outcome is None or again_outcome.outcome != "passed":
-                    state = again_outcome.outcome if again_outcome is not None else "did not run"
-                    message = again_outcome.message if again_outcome is not None else ""
+                if outcome is not None and outcome.changed_files:
+                    refuted[nodeid] = replace(verdict, verdict=Verdict.UNSAFE, message=f"changed project files: {', '.join(outcome.changed_files)}")
+                elif outcome is None or outcome.outcome != "passed":
+                    state = outcome.outcome if outcome is not None else "did not run"
+                    message = outcome.message if outcome is not None else ""
                     refuted[nodeid] = replace(verdict, verdict=Verdict.FLAKY, message=f"passed once, then {state} {where}: {_trim(message)}")
         return refuted
 
@@ -268,9 +274,21 @@ class Validator:
 _RERUN_BATCH = 128
 
 
-def _passed_or_changed(outcome: TestOutcome | None) -> bool:
-    """Whether a rerun's outcome needs no second look: it passed, or it changed project files (UNSAFE)."""
-    return outcome is not None and (outcome.outcome == "passed" or bool(outcome.changed_files))
+@dataclass(frozen=True, slots=True)
+class _RerunRequest:
+    """A wave's survivors waiting for their reruns, and where the verdicts they refute go."""
+
+    survivors: _Survivors
+    refuted: asyncio.Future[dict[str, TestVerdict]]
+
+
+def _second_look(outcome: TestOutcome | None, shared: bool) -> bool:
+    """Whether a rerun's outcome may not be the test's own (see Validator._rerun_together)."""
+    if outcome is None:
+        return True
+    if outcome.changed_files or outcome.outcome == "passed":
+        return False
+    return outcome.outcome not in ("failed", "error") or shared
 
 
 async def _side_by_side(runs: Sequence[Coroutine[Any, Any, PytestRun]]) -> list[PytestRun]:

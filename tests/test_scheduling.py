@@ -336,31 +336,40 @@ class _LetsEverythingThrough:
         return None
 
 
-def test_the_lower_priority_of_reruns_never_decides_a_verdict(python_fixture_reports: dict[str, Path]) -> None:
-    """A test that fails only at the reruns' priority (as one could on busy cores) is looked at
-    again at normal priority before it is judged."""
+def test_a_rerun_timeout_gets_a_second_look_at_normal_priority_and_a_failure_of_its_own_stands(
+        python_fixture_reports: dict[str, Path]) -> None:
+    """Busy cores (here: the reruns' priority itself) may make a test overrun its limit: that gets
+    a second look at normal priority. A test failing alone in a rerun is FLAKY, second look or not."""
     root = python_fixture_reports["root"]
     gaps = {gap.id: gap for gap in find_gaps(read_report(python_fixture_reports["coveragepy"], root=root), root.resolve()).gaps}
     quarter = next(g for g in gaps if g.endswith("::quarter"))
-    source = ("import os\nfrom datetime import date\nfrom inventory.dates import quarter\n\n"
-              "def test_q():\n    assert os.nice(0) == 0\n    assert quarter(date(2024, 5, 1)) == '2024-Q2'\n")
+    head = "import os\nimport time\nfrom datetime import date\nfrom inventory.dates import quarter\n\n"
+    slow_when_low = head + "def test_q():\n    if os.nice(0) > 0:\n        time.sleep(3)\n    assert quarter(date(2024, 5, 1)) == '2024-Q2'\n"
+    fails_when_low = head + "def test_q():\n    assert os.nice(0) == 0\n    assert quarter(date(2024, 5, 1)) == '2024-Q2'\n"
 
-    async def scenario() -> list[model.TestVerdict]:
+    async def verdicts(source: str) -> list[model.TestVerdict]:
         with Workspace(root) as workspace:
-            runner = _python_runner(workspace, root)
+            pack = pack_named("python")
+            assert pack is not None
+            runner = pack.runner(workspace, options=RunOptions(root=root, test_timeout=1.0), layers=probe())
             validator = Validator(runner, gaps, runs=3, screen=_LetsEverythingThrough())  # type: ignore[arg-type]
             try:
                 return await validator.validate([Candidate("c1", quarter, "test", 1, source)])
             finally:
                 await validator.aclose()
 
-    assert [v.verdict for v in asyncio.run(scenario())] == [Verdict.ACCEPTED]
+    assert [v.verdict for v in asyncio.run(verdicts(slow_when_low))] == [Verdict.ACCEPTED]
+    (failed,) = asyncio.run(verdicts(fails_when_low))
+    assert failed.verdict is Verdict.FLAKY and "passed once, then failed" in failed.message
 
 
-def _scripted_phase(python_fixture_reports: dict[str, Path], refute: bool) -> tuple[list[tuple[float, list[model.TestVerdict]]], float, Any, list[model.TestVerdict]]:
+def _scripted_phase(python_fixture_reports: dict[str, Path], refute: bool, *, clean_run_seconds: float = 0.2,
+                    clean_run_refutes: bool = False) -> tuple[list[tuple[float, list[model.TestVerdict]]], float, Any,
+                                                              list[model.TestVerdict], list[str]]:
     """One gap, one answer whose test passes its first run; its reruns take 0.4 s and then
     keep it (or find it FLAKY). Returns the confirmations started (when, of what), when the
-    reruns ended, what the speculation handed back for the final verdicts, and those verdicts."""
+    reruns ended, what the speculation handed back for the final verdicts, those verdicts, and
+    how the confirmations had ended when the speculation answered."""
     from dataclasses import replace as replaced
 
     from covgen.engines import Proposal
@@ -407,11 +416,17 @@ def _scripted_phase(python_fixture_reports: dict[str, Path], refute: bool) -> tu
             """Nothing of its own runs on."""
 
     confirmations: list[tuple[float, list[model.TestVerdict]]] = []
+    endings: list[str] = []
 
     async def confirm(verdicts: list[model.TestVerdict], candidates: dict[str, Candidate]) -> Any:
         confirmations.append((asyncio.get_running_loop().time(), verdicts))
-        await asyncio.sleep(0.2)  # the clean run
-        return _Confirmed({}, verdicts, {}, 0)
+        try:
+            await asyncio.sleep(clean_run_seconds)  # the clean run
+        except asyncio.CancelledError:
+            endings.append("stopped")
+            raise
+        endings.append("done")
+        return _Confirmed({}, verdicts, {}, 0, refuted=clean_run_refutes)
 
     async def scenario() -> tuple[Any, list[model.TestVerdict]]:
         engine_calls = InUse()
@@ -422,18 +437,21 @@ def _scripted_phase(python_fixture_reports: dict[str, Path], refute: bool) -> tu
         try:
             await generation.run_phase(OneAnswer(), targets)  # type: ignore[arg-type]
             final = _in_order(generation.verdicts)
-            return await speculation.result(final), final
+            handed = await speculation.result(final)
+            ended.extend(endings)  # how the confirmations had ended when the speculation answered
+            return handed, final
         finally:
             await speculation.aclose()
             await batcher.aclose()
 
+    ended: list[str] = []
     handed, final = asyncio.run(scenario())
-    return confirmations, reruns_ended, handed, final
+    return confirmations, reruns_ended, handed, final, ended
 
 
 def test_the_clean_run_starts_beside_the_last_reruns_and_is_used_when_they_keep_everything(
         python_fixture_reports: dict[str, Path]) -> None:
-    confirmations, reruns_ended, handed, final = _scripted_phase(python_fixture_reports, refute=False)
+    confirmations, reruns_ended, handed, final, _ = _scripted_phase(python_fixture_reports, refute=False)
     assert len(confirmations) == 1
     started, verdicts = confirmations[0]
     assert started < reruns_ended  # beside the reruns, not after them
@@ -441,8 +459,16 @@ def test_the_clean_run_starts_beside_the_last_reruns_and_is_used_when_they_keep_
     assert handed is not None and handed.verdicts == final
 
 
-def test_an_early_clean_run_is_not_used_when_a_rerun_changes_a_verdict(python_fixture_reports: dict[str, Path]) -> None:
-    confirmations, _, handed, final = _scripted_phase(python_fixture_reports, refute=True)
+def test_an_early_clean_run_is_stopped_and_not_used_when_a_rerun_changes_a_verdict(python_fixture_reports: dict[str, Path]) -> None:
+    confirmations, _, handed, final, endings = _scripted_phase(python_fixture_reports, refute=True, clean_run_seconds=5.0)
     assert len(confirmations) == 1 and [v.verdict for v in confirmations[0][1]] == [Verdict.ACCEPTED]
     assert [v.verdict for v in final] == [Verdict.FLAKY]
     assert handed is None  # the caller confirms the final verdicts instead
+    assert endings == ["stopped"]  # it does not load the cores that confirmation needs
+
+
+def test_an_early_clean_run_that_refuted_a_test_is_not_used(python_fixture_reports: dict[str, Path]) -> None:
+    """It ran beside the reruns, on busy cores: only a clean run after them may refute."""
+    confirmations, _, handed, final, endings = _scripted_phase(python_fixture_reports, refute=False, clean_run_refutes=True)
+    assert len(confirmations) == 1 and confirmations[0][1] == final
+    assert handed is None and endings == ["done"]

@@ -519,7 +519,8 @@ class _Speculation:
     Once every open gap task waits for reruns of tests that passed their first run (no engine
     call in flight, no wave in its first runs), the run's verdicts are what they will be unless a
     rerun fails. Their confirmation (the clean run, a process of its own) then starts beside the
-    reruns instead of after them; it is used only if the verdicts at the end are exactly those.
+    reruns instead of after them; it is used only if the verdicts at the end are exactly those
+    and it refuted nothing (see :meth:`result`).
     """
 
     def __init__(self, generation: _Generation, batcher: _Batcher,

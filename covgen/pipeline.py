@@ -33,6 +33,7 @@ from covgen.sandbox import SandboxLayers, SandboxPolicy, Workspace, probe
 from covgen.screen import Screen, ScreenMode
 from covgen.shard import ShardInfo
 from covgen.sources import read_source
+from covgen.side_by_side import side_by_side
 from covgen.validate import Validator, select
 from covgen.writer import AcceptedTest, covgen_files, owned_by_covgen, write_files
 
@@ -271,8 +272,7 @@ class _Batcher:
         def resolve(found: list[TestVerdict]) -> None:
             # A gap task waits only for its own candidates: one whose answers all failed
             # asks for its repair while the reruns of the others still run.
-            for candidate_id in {verdict.candidate_id for verdict in found}:
-                settled[candidate_id] = [verdict for verdict in found if verdict.candidate_id == candidate_id]
+            settled.update(_by_candidate(found))
             self.standing.update(settled)
             for candidates, future in wave:
                 if not future.done() and all(c.id in settled for c in candidates):
@@ -280,8 +280,7 @@ class _Batcher:
             first_runs_over()
 
         def rerunning(found: list[TestVerdict]) -> None:
-            for candidate_id in {verdict.candidate_id for verdict in found}:
-                self.standing[candidate_id] = [verdict for verdict in found if verdict.candidate_id == candidate_id]
+            self.standing.update(_by_candidate(found))
 
         wave_candidates = [c for candidates, _ in wave for c in candidates]
         try:
@@ -301,9 +300,7 @@ class _Batcher:
             first_runs_over()
             for candidate in wave_candidates:
                 self.standing.pop(candidate.id, None)
-        by_candidate: dict[str, list[TestVerdict]] = {}
-        for verdict in verdicts:
-            by_candidate.setdefault(verdict.candidate_id, []).append(verdict)
+        by_candidate = _by_candidate(verdicts)
         for candidates, future in wave:
             if not future.done():
                 future.set_result([v for c in candidates for v in by_candidate.get(c.id, [])])
@@ -320,6 +317,14 @@ class _Batcher:
             self.tasks.clear()
             self.validating.clear()
             await self.validator.aclose()
+
+
+def _by_candidate(verdicts: Iterable[TestVerdict]) -> dict[str, list[TestVerdict]]:
+    """`verdicts` grouped by candidate, in their order."""
+    grouped: dict[str, list[TestVerdict]] = {}
+    for verdict in verdicts:
+        grouped.setdefault(verdict.candidate_id, []).append(verdict)
+    return grouped
 
 
 class _Generation:
@@ -362,14 +367,8 @@ class _Generation:
             self.progress(next(done), len(targets), f"{engine.name}: {target.gap.id}: {kept} test(s) pass with new coverage")
 
         self.open = len(targets)
-        tasks = [asyncio.ensure_future(bounded(target)) for target in targets]
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            # A fatal error in one gap ends the phase: the others stop, and their errors are reaped.
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        # A fatal error in one gap ends the phase: the others stop, and their errors are reaped.
+        await side_by_side([bounded(target) for target in targets])
 
     async def _close_gap(self, engine: Engine, target: Target) -> int:
         """Work on one gap until a test passes with new coverage or attempts run out; return how many did."""
@@ -824,7 +823,7 @@ class _CleanRuns:
             return await with_coverage, {}
         together = self.run(contents, [*files, *self.existing])
         baseline = self._baseline_run()
-        run, beside, before = await asyncio.gather(with_coverage, together, baseline)
+        run, beside, before = await side_by_side([with_coverage, together, baseline])
         changed = _changed_outcomes(before, beside)
         if not changed:
             return run, {}

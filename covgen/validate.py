@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from covgen import defaults
 from covgen.languages import LanguagePack, pack_named
 from covgen.model import Candidate, Gap, TestVerdict, Verdict
 from covgen.runners import TestRunner
-from covgen.runners.pytest_runner import ModuleFailure, PytestRun, TestOutcome
+from covgen.runners.pytest_runner import ModuleFailure, TestOutcome
 from covgen.screen import Screen, project_modules
+from covgen.side_by_side import side_by_side
 from covgen.writer import module_name
 
 __all__ = ["Validator", "select", "CANDIDATE_DIR"]
@@ -215,7 +215,7 @@ class Validator:
                 orders.append(("beside the module's existing tests in a fresh process", True, self._existing_of(survivors) + list(survivors)))
             else:
                 orders.append((f"on run {run_number} (reverse order)", False, list(survivors)[::-1]))
-        reruns = await _side_by_side([self.runner.run(order, background=True) for _, _, order in orders])
+        reruns = await side_by_side([self.runner.run(order, background=True) for _, _, order in orders])
         shared = len({nodeid.split("::", 1)[0] for nodeid in survivors}) > 1
         for (where, beside_existing, _), rerun in zip(orders, reruns):
             self._restore([*rerun.outcomes.values(), *rerun.collect_errors.values()])
@@ -289,17 +289,6 @@ def _second_look(outcome: TestOutcome | None, shared: bool) -> bool:
     if outcome.changed_files or outcome.outcome == "passed":
         return False
     return outcome.outcome not in ("failed", "error") or shared
-
-
-async def _side_by_side(runs: Sequence[Coroutine[Any, Any, PytestRun]]) -> list[PytestRun]:
-    """Await independent runs at once (one per core); if one fails, stop the others before saying so."""
-    tasks = [asyncio.ensure_future(run) for run in runs]
-    try:
-        return list(await asyncio.gather(*tasks))
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _with_copies(verdicts: list[TestVerdict], copies: Mapping[str, str]) -> list[TestVerdict]:

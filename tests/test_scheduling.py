@@ -363,6 +363,32 @@ def test_a_rerun_timeout_gets_a_second_look_at_normal_priority_and_a_failure_of_
     assert failed.verdict is Verdict.FLAKY and "passed once, then failed" in failed.message
 
 
+def test_a_test_that_changes_a_file_only_in_its_reruns_is_unsafe(python_fixture_reports: dict[str, Path]) -> None:
+    """A candidate may behave differently once it sees it is rerun (at a lower priority): a file
+    it changes then stands, with no second look that it could pass by behaving again."""
+    root = python_fixture_reports["root"]
+    gaps = {gap.id: gap for gap in find_gaps(read_report(python_fixture_reports["coveragepy"], root=root), root.resolve()).gaps}
+    quarter = next(g for g in gaps if g.endswith("::quarter"))
+    source = ("import os\nfrom datetime import date\nfrom inventory.dates import quarter\n\n"
+              "def test_q():\n    if os.nice(0) > 0:\n        open('inventory/dates.py', 'a').write('\\n# planted\\n')\n"
+              "    assert quarter(date(2024, 5, 1)) == '2024-Q2'\n")
+
+    async def scenario() -> tuple[list[model.TestVerdict], str]:
+        with Workspace(root) as workspace:
+            runner = _python_runner(workspace, root)
+            validator = Validator(runner, gaps, runs=3, screen=_LetsEverythingThrough())  # type: ignore[arg-type]
+            try:
+                verdicts = await validator.validate([Candidate("c1", quarter, "test", 1, source)])
+            finally:
+                await validator.aclose()
+            return verdicts, (workspace.path / "inventory" / "dates.py").read_text()
+
+    (verdict,), dates = asyncio.run(scenario())
+    assert verdict.verdict is Verdict.UNSAFE and "inventory/dates.py" in verdict.message
+    assert "# planted" not in dates  # restored for the waves after it
+    assert "# planted" not in (root / "inventory" / "dates.py").read_text()
+
+
 def _scripted_phase(python_fixture_reports: dict[str, Path], refute: bool, *, clean_run_seconds: float = 0.2,
                     clean_run_refutes: bool = False) -> tuple[list[tuple[float, list[model.TestVerdict]]], float, Any,
                                                               list[model.TestVerdict], list[str]]:

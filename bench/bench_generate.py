@@ -1,6 +1,6 @@
 """End-to-end `covgen run --engine llm` for 200 gaps against a simulated vLLM server.
 
-    python bench/bench_generate.py [--gaps 200]
+    python bench/bench_generate.py [--gaps 200] [--python project|own]
 
 The server is tests/support/vllm_stub.py (real HTTP on 127.0.0.1) with a continuous-batching
 timing model, so what is measured is covgen's ability to keep a GPU server busy — not any
@@ -16,7 +16,8 @@ model's quality (no model runs here):
 
 Each of the gaps (a synthetic package of 200 small functions, no tests) gets scripted answers:
 a passing test on the first try for most, a wrong assertion first and a fix on repair for every
-fifth. It prints covgen's wall time as a ratio to the bound, and the prefix-cache hit rate.
+fifth. It prints covgen's wall time as a ratio to the bound, and the prefix-cache hit rate. The
+package runs in an environment of its own with pytest and coverage.py only (bench/project_env.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from project_env import describe, project_python  # noqa: E402
 from support.function_package import write_function_package  # noqa: E402
 from support.vllm_stub import StubServer, StubState  # noqa: E402
 
@@ -148,7 +150,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--gaps", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--python", choices=("project", "own"), default="project",
+                        help="the project's interpreter: its own venv with pytest and coverage.py only (default), or covgen's")
     args = parser.parse_args()
+    python = project_python(args.python)
     work = HERE / ".work" / "generate"
     root = work / "project"
     script, report = make_project(root, args.gaps)
@@ -158,7 +163,7 @@ def main() -> None:
     with StubServer(state) as server:
         started = time.perf_counter()
         result = subprocess.run(
-            [sys.executable, "-m", "covgen", "run", "--root", str(root), "--report", str(report), "--engine", "llm",
+            [sys.executable, "-m", "covgen", "run", "--python", python, "--root", str(root), "--report", str(report), "--engine", "llm",
              "--model-url", server.url, "--candidates", "4", "--concurrency", str(args.concurrency), "--max-gaps", str(args.gaps),
              "--output", f"json:{summary_path}"],
             capture_output=True, text=True,
@@ -171,6 +176,7 @@ def main() -> None:
     bound = simulator.completion_tokens / CAPACITY + simulator.uncached_prompt_tokens / PREFILL
     prompt = summary["tokens"]["prompt"]
     cached = summary["tokens"]["cached_prompt"]
+    print(describe(python))
     print(f"server model: {PER_SEQUENCE:g} tok/s per sequence, {CAPACITY:g} tok/s total decode, {PREFILL:g} tok/s prefill")
     print(f"{summary['gaps_targeted']} gaps, {len(state.requests)} requests, {summary['accepted_tests']} tests accepted, "
           f"lines {summary['coverage']['lines']['before']['covered']} → {summary['coverage']['lines']['after']['covered']}")

@@ -1,11 +1,12 @@
 """One CI job vs three: `covgen run` over a few hundred gaps, whole and as `--shard I/3`, then `covgen merge`.
 
-    python bench/bench_shard.py [--gaps 300] [--modules 60] [--no-alone]
+    python bench/bench_shard.py [--gaps 300] [--modules 60] [--no-alone] [--python project|own]
 
 Each job talks to its own replica of the simulated continuous-batching vLLM server from
 bench_generate.py (one replica per shard: what `--model-url` pointing at a replica per CI job,
 or a load balancer over replicas, gives). No model runs and nothing here measures a model's
-quality: the answers are scripted.
+quality: the answers are scripted. The project runs in an environment of its own with pytest and
+coverage.py only (bench/project_env.py), as in a project's CI job.
 
 Three measurements, side by side in one run:
 
@@ -40,6 +41,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(HERE))
 
 from bench_generate import CAPACITY, PREFILL, ContinuousBatching, make_project  # noqa: E402
+from project_env import describe, project_python  # noqa: E402
 from support.vllm_stub import StubServer, StubState  # noqa: E402
 
 
@@ -54,8 +56,8 @@ class Job:
     summary: dict[str, Any]
 
 
-def start(root: Path, report: Path, url: str, out: Path, shard: str | None, concurrency: int) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "covgen", "run", "--root", str(root), "--report", str(report), "--engine", "llm", "--model-url", url,
+def start(root: Path, report: Path, url: str, out: Path, shard: str | None, concurrency: int, python: str) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "covgen", "run", "--python", python, "--root", str(root), "--report", str(report), "--engine", "llm", "--model-url", url,
             "--candidates", "4", "--concurrency", str(concurrency), "--output", f"json:{out}"]
     if shard:
         args += ["--shard", shard]
@@ -65,7 +67,7 @@ def start(root: Path, report: Path, url: str, out: Path, shard: str | None, conc
 
 
 def run_jobs(work: Path, base: Path, report: Path, script: dict[str, list[list[str]]], shards: list[str | None],
-             concurrency: int) -> list[Job]:
+             concurrency: int, python: str) -> list[Job]:
     """Run one covgen job per entry of `shards` at once, each in its own copy against its own replica."""
     replicas = [ContinuousBatching() for _ in shards]
     states = [StubState(script=script, delay=replica.delay) for replica in replicas]
@@ -77,7 +79,7 @@ def run_jobs(work: Path, base: Path, report: Path, script: dict[str, list[list[s
             if root.exists():
                 shutil.rmtree(root)
             shutil.copytree(base, root)
-            processes.append((time.perf_counter(), start(root, report, servers[i].url, work / f"job{i}.json", shard, concurrency)))
+            processes.append((time.perf_counter(), start(root, report, servers[i].url, work / f"job{i}.json", shard, concurrency, python)))
         jobs: list[Job] = []
         waited: dict[int, float] = {}
         while len(waited) < len(processes):
@@ -118,23 +120,26 @@ def main() -> None:
     parser.add_argument("--modules", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--no-alone", action="store_true", help="skip running each shard job by itself")
+    parser.add_argument("--python", choices=("project", "own"), default="project",
+                        help="the project's interpreter: its own venv with pytest and coverage.py only (default), or covgen's")
     args = parser.parse_args()
+    python = project_python(args.python)
     work = HERE / ".work" / "shard"
     base = work / "base" / "project"
     script, report = make_project(base, args.gaps, args.modules)
     print(f"{args.gaps} gaps in {args.modules} modules; one simulated replica per job; {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f} at start")
+          f"load average {os.getloadavg()[0]:.1f} at start; {describe(python)}")
 
-    (whole,) = run_jobs(work, base, report, script, [None], args.concurrency)
+    (whole,) = run_jobs(work, base, report, script, [None], args.concurrency, python)
     show("N = 1 (baseline):", [whole])
-    concurrent = run_jobs(work, base, report, script, ["1/3", "2/3", "3/3"], args.concurrency)
+    concurrent = run_jobs(work, base, report, script, ["1/3", "2/3", "3/3"], args.concurrency, python)
     show("N = 3, three jobs at once on this machine:", concurrent)
     for i, job in enumerate(concurrent):
         (work / f"shard{i + 1}.json").write_text(json.dumps(job.summary))
     alone: list[Job] = []
     if not args.no_alone:
         for shard in ("1/3", "2/3", "3/3"):
-            alone += run_jobs(work, base, report, script, [shard], args.concurrency)
+            alone += run_jobs(work, base, report, script, [shard], args.concurrency, python)
         show("N = 3, each job alone (a runner of its own):", alone)
 
     merged_path = work / "merged.json"

@@ -46,6 +46,22 @@ def test_unreachable_model_is_exit_3_with_one_line_and_nothing_written(project: 
     assert tree_digest(project) == before
 
 
+def test_an_interpreter_without_pytest_stops_the_run_before_any_prompt(project: Path, tmp_path: Path) -> None:
+    # The interpreter is checked while the model server's checks run: a failing check must still
+    # stop the run with its fix, before a single prompt is sent, and touch nothing.
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    state = StubState()
+    before = tree_digest(project)
+    with StubServer(state) as server:
+        result = covgen_run(project, "--report", str(project / "reports/coverage.json"), "--engine", "llm", "--model-url", server.url,
+                            "--python", str(bare / "bin" / "python"))
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    error = [line for line in result.stderr.splitlines() if line.startswith("covgen: error:")]
+    assert len(error) == 1 and "cannot import pytest and coverage" in error[0] and "--python PATH" in error[0]
+    assert state.requests == [] and tree_digest(project) == before
+
+
 def test_auto_falls_back_to_exploration_and_says_why(project: Path, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{closed_port()}/v1"
     summary = tmp_path / "summary.json"

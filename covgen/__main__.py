@@ -1,7 +1,5 @@
 """``python -m covgen``."""
 
-import sys
+from covgen.cli import console
 
-from covgen.cli import main
-
-sys.exit(main())
+console()

@@ -49,6 +49,20 @@ class _UnitCollector(cst.CSTVisitor):
             and any(isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body)
         )
 
+    # No function is defined inside a simple statement, a decorator or a parameter list: not
+    # walking into them skips most of a module's nodes (expressions) for the same units.
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:
+        return False
+
+    def visit_SimpleStatementSuite(self, node: cst.SimpleStatementSuite) -> bool:
+        return False
+
+    def visit_Decorator(self, node: cst.Decorator) -> bool:
+        return False
+
+    def visit_Parameters(self, node: cst.Parameters) -> bool:
+        return False
+
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self.scope.append((node.name.value, node))
 

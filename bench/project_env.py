@@ -33,7 +33,7 @@ def project_python(choice: str) -> str:
 
 def describe(python: str) -> str:
     plugins = subprocess.run(
-        [python, "-c", "from importlib.metadata import entry_points as e; print(', '.join(sorted(p.name for p in e(group='pytest11'))) or 'none')"],
+        [python, "-I", "-c", "from importlib.metadata import entry_points as e; print(', '.join(sorted(p.name for p in e(group='pytest11'))) or 'none')"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()
     return f"project interpreter {python} (pytest plugins: {plugins})"

@@ -10,6 +10,7 @@ in covgen's interpreter instead.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from importlib.metadata import version
@@ -22,12 +23,19 @@ def project_python(choice: str) -> str:
     """The interpreter the synthetic project runs in: ``project`` (its own venv) or ``own``."""
     if choice == "own":
         return sys.executable
-    pins = [f"pytest=={version('pytest')}", f"coverage=={version('coverage')}"]
-    venv = HERE / ".work" / ("project-venv-" + "-".join(pin.replace("==", "") for pin in pins))
+    # pytest and what it needs, at covgen's interpreter's versions: the same test runner, only
+    # without the other plugins.
+    pins = [f"{name}=={version(name)}" for name in ("pytest", "coverage", "pluggy", "iniconfig", "packaging")]
+    key = f"py{sys.version_info.major}.{sys.version_info.minor}-" + "-".join(pin.replace("==", "") for pin in pins)
+    venv = HERE / ".work" / f"project-venv-{key}"
     python = venv / "bin" / "python"
-    if not python.exists():
+    ready = venv / "covgen-bench-ready"
+    if not ready.exists():
+        # A venv left half-built by an interrupted install is built again, not reused.
+        shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-qq", "--disable-pip-version-check", *pins], check=True)
+        ready.write_text("\n".join(pins) + "\n")
     return str(python)
 
 

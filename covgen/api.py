@@ -18,7 +18,6 @@ from covgen.model import CoverageReport, Gap
 
 if TYPE_CHECKING:
     from covgen.config import Settings
-    from covgen.engines import Engine
     from covgen.pipeline import Progress, RunSummary
     from covgen.shard import Shard, ShardInfo
 
@@ -100,18 +99,14 @@ async def _run_language(
     from covgen.pipeline import RunOptions, run_pipeline
 
     python = python_of(settings)
-
-    async def open_engines() -> tuple[list[Engine], str]:
-        return await open_engine(
-            settings.engine, model_url=settings.model_url, model=settings.model, concurrency=settings.concurrency,
-            candidates=settings.candidates, temperature=settings.temperature, seed=settings.seed,
-            max_tokens=settings.max_tokens, structured=settings.structured, wait_for_model=settings.wait_for_model,
-            request_timeout=settings.request_timeout, record=record, replay=replay,
-            audit_log=(root / settings.audit_log) if settings.audit_log else None,
-            explore_seconds=settings.explore_seconds, explore_attempts=settings.explore_attempts, python=python,
-            root=root.resolve(), screen=settings.screen,
-        )
-
+    engines, reason = await open_engine(
+        settings.engine, model_url=settings.model_url, model=settings.model, concurrency=settings.concurrency,
+        candidates=settings.candidates, temperature=settings.temperature, seed=settings.seed,
+        max_tokens=settings.max_tokens, structured=settings.structured, wait_for_model=settings.wait_for_model,
+        request_timeout=settings.request_timeout, record=record, replay=replay,
+        audit_log=(root / settings.audit_log) if settings.audit_log else None,
+        explore_seconds=settings.explore_seconds, explore_attempts=settings.explore_attempts, python=python, root=root.resolve(), screen=settings.screen,
+    )
     options = RunOptions(
         root=root.resolve(), test_dir=settings.test_dir, python=python, runs=settings.runs,
         max_attempts=settings.max_attempts, test_timeout=settings.test_timeout, budget_seconds=settings.budget_seconds,
@@ -121,8 +116,8 @@ async def _run_language(
         junit_launcher=Path(settings.junit_launcher) if settings.junit_launcher else None,
     )
     if progress is None:
-        return await run_pipeline(report, gaps, open_engines, options)
-    return await run_pipeline(report, gaps, open_engines, options, progress=progress)
+        return await run_pipeline(report, gaps, engines, options, engine_reason=reason)
+    return await run_pipeline(report, gaps, engines, options, engine_reason=reason, progress=progress)
 
 
 def source_roots_of(settings: Settings) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -424,28 +424,26 @@ class _Generation:
         return proposal
 
 
-#: Opens a run's engines, in the order they run, and says why they were chosen.
-EngineOpener = Callable[[], Awaitable[tuple[list[Engine], str]]]
-
-
 async def run_pipeline(
     report: CoverageReport,
     gaps: Sequence[Gap],
-    open_engines: EngineOpener,
+    engines: Sequence[Engine],
     options: RunOptions,
     *,
+    engine_reason: str = "",
     progress: Progress = lambda done, total, message: None,
 ) -> RunSummary:
-    """Open the engines and run them in phases over `gaps`: each later phase works on what is still uncovered."""
+    """Run `engines` in phases over `gaps`: each later phase works on what is still uncovered."""
     started = time.monotonic()
     deadline = started + options.budget_seconds if options.budget_seconds else None
     layers = probe()
     facts = ProjectFacts(options.root, options.test_dir)
+    with_context = engines[0].name != "explore"
     targets, warnings = build_targets(gaps, options.root, facts, with_context=False)
     _refuse_foreign_files(targets, options)
     seconds: dict[str, float] = {}
     written: list[str] = []
-    engines: list[Engine] = []
+    description = ", then ".join(engine.describe() for engine in engines)
     try:
         with Workspace(options.root) as workspace:
             # Every target of a run is in a language the run can fill: Python, so far.
@@ -453,20 +451,17 @@ async def run_pipeline(
             runner = pack.runner(workspace, options=options, layers=layers)
             # Prompts need the runner's view of the project's test libraries (Java's classpath).
             facts.test_libraries = runner.test_libraries
-            # The interpreter's check (a pytest process, on another core) runs while the engines
-            # open (round trips to the model server, or a wait for it) and the prompts are built.
+            # The interpreter's check (a process of its own, on another core) runs while the
+            # prompts are built; sleep(0) lets it start first.
             checking = asyncio.ensure_future(runner.check_interpreter())
+            await asyncio.sleep(0)
             try:
-                opened, engine_reason = await open_engines()
-                engines.extend(opened)
-                with_context = engines[0].name != "explore"
                 if with_context:
                     targets = [replace(t, context=t.pack.context(t.gap, t.source, t.units, facts)) for t in targets]
                 await checking
             finally:
-                checking.cancel()  # still running only when opening the engines failed
+                checking.cancel()  # still running only when building the prompts failed
                 await asyncio.gather(checking, return_exceptions=True)
-            description = ", then ".join(engine.describe() for engine in engines)
             earlier, targets, more = await _credit_earlier_tests(targets, runner, options, facts, with_context=with_context)
             warnings.extend(more)
             gap_by_id = {t.gap.id: t.gap for t in targets}

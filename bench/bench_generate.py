@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from project_env import describe, project_python  # noqa: E402
+from project_env import add_python_option, describe, project_python  # noqa: E402
 from support.function_package import write_function_package  # noqa: E402
 from support.vllm_stub import StubServer, StubState  # noqa: E402
 
@@ -150,8 +150,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--gaps", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--python", choices=("project", "own"), default="project",
-                        help="the project's interpreter: its own venv with pytest and coverage.py only (default), or covgen's")
+    add_python_option(parser)
     args = parser.parse_args()
     python = project_python(args.python)
     work = HERE / ".work" / "generate"

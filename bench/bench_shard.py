@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(HERE))
 
 from bench_generate import CAPACITY, PREFILL, ContinuousBatching, make_project  # noqa: E402
-from project_env import describe, project_python  # noqa: E402
+from project_env import add_python_option, describe, project_python  # noqa: E402
 from support.vllm_stub import StubServer, StubState  # noqa: E402
 
 
@@ -120,8 +120,7 @@ def main() -> None:
     parser.add_argument("--modules", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--no-alone", action="store_true", help="skip running each shard job by itself")
-    parser.add_argument("--python", choices=("project", "own"), default="project",
-                        help="the project's interpreter: its own venv with pytest and coverage.py only (default), or covgen's")
+    add_python_option(parser)
     args = parser.parse_args()
     python = project_python(args.python)
     work = HERE / ".work" / "shard"

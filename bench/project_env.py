@@ -10,6 +10,7 @@ in covgen's interpreter instead.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,11 @@ from importlib.metadata import version
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+
+
+def add_python_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--python", choices=("project", "own"), default="project",
+                        help="the project's interpreter: its own venv with pytest and coverage.py only (default), or covgen's")
 
 
 def project_python(choice: str) -> str:

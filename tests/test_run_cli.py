@@ -47,8 +47,8 @@ def test_unreachable_model_is_exit_3_with_one_line_and_nothing_written(project: 
 
 
 def test_an_interpreter_without_pytest_stops_the_run_before_any_prompt(project: Path, tmp_path: Path) -> None:
-    # The interpreter is checked while the model server's checks run: a failing check must still
-    # stop the run with its fix, before a single prompt is sent, and touch nothing.
+    # The interpreter is checked while the prompts are built: a failing check must still stop the
+    # run with its fix, before a single prompt is sent, and touch nothing.
     bare = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
     state = StubState()
